@@ -1,0 +1,237 @@
+//! The user-facing client: encrypt and decrypt with a policy.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::format::header::Header;
+use crate::format::EncryptionContext;
+use crate::keyring::Keyring;
+use crate::materials::{
+    DecryptRequest, DecryptionMaterials, DefaultMaterialsManager, EncryptionMaterials, EncryptionRequest,
+    MaterialsManager,
+};
+use crate::message::{decrypt, encrypt};
+use crate::policy::CommitmentPolicy;
+use crate::suite::AlgorithmSuite;
+
+/// The default frame length, as in the official SDKs.
+pub const DEFAULT_FRAME_LENGTH: u32 = 4096;
+
+/// A decrypted message.
+pub struct Decrypted {
+    /// The plaintext.
+    pub plaintext: Vec<u8>,
+    /// The message's encryption context: the stored pairs (including
+    /// `aws-crypto-public-key` for signed suites) and the reproduced pairs
+    /// the header authenticated.
+    pub encryption_context: EncryptionContext,
+    /// The message's suite.
+    pub suite: AlgorithmSuite,
+    /// The parsed header.
+    pub header: Header,
+}
+
+impl fmt::Debug for Decrypted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decrypted")
+            .field("plaintext_len", &self.plaintext.len())
+            .field("encryption_context", &self.encryption_context)
+            .field("suite", &self.suite)
+            .finish()
+    }
+}
+
+/// Encrypts and decrypts messages in the AWS Encryption SDK format.
+///
+/// Cheap to clone and safe to share between threads.
+#[derive(Clone)]
+pub struct Client {
+    materials: Arc<dyn MaterialsManager>,
+    commitment_policy: CommitmentPolicy,
+    suite: Option<AlgorithmSuite>,
+    frame_length: u32,
+    max_encrypted_data_keys: Option<usize>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("commitment_policy", &self.commitment_policy)
+            .field("suite", &self.suite)
+            .field("frame_length", &self.frame_length)
+            .field("max_encrypted_data_keys", &self.max_encrypted_data_keys)
+            .finish()
+    }
+}
+
+/// Builds a [`Client`].
+pub struct ClientBuilder {
+    materials: Option<Arc<dyn MaterialsManager>>,
+    commitment_policy: CommitmentPolicy,
+    suite: Option<AlgorithmSuite>,
+    frame_length: u32,
+    max_encrypted_data_keys: Option<usize>,
+}
+
+impl ClientBuilder {
+    /// Uses the default materials manager over `keyring`.
+    pub fn keyring(mut self, keyring: Arc<dyn Keyring>) -> Self {
+        self.materials = Some(Arc::new(DefaultMaterialsManager::new(keyring)));
+        self
+    }
+
+    /// Uses `materials` (for example a caching or required-context manager).
+    pub fn materials_manager(mut self, materials: Arc<dyn MaterialsManager>) -> Self {
+        self.materials = Some(materials);
+        self
+    }
+
+    /// Sets the commitment policy (default: require-encrypt-require-decrypt).
+    pub fn commitment_policy(mut self, policy: CommitmentPolicy) -> Self {
+        self.commitment_policy = policy;
+        self
+    }
+
+    /// Encrypts with `suite` instead of the policy's default.
+    pub fn suite(mut self, suite: AlgorithmSuite) -> Self {
+        self.suite = Some(suite);
+        self
+    }
+
+    /// Sets the frame length for encryption (default 4096).
+    pub fn frame_length(mut self, frame_length: u32) -> Self {
+        self.frame_length = frame_length;
+        self
+    }
+
+    /// Limits the number of encrypted data keys, on encrypt and decrypt.
+    pub fn max_encrypted_data_keys(mut self, max: usize) -> Self {
+        self.max_encrypted_data_keys = Some(max);
+        self
+    }
+
+    /// Validates the configuration.
+    pub fn build(self) -> Result<Client, Error> {
+        let materials = self.materials.ok_or(crate::error::KeyringError::Config(
+            "a client needs a keyring or a materials manager".into(),
+        ))?;
+        encrypt::check_frame_length(self.frame_length)?;
+        if let Some(suite) = self.suite {
+            self.commitment_policy.check_encrypt(suite)?;
+        }
+        if self.max_encrypted_data_keys == Some(0) {
+            return Err(crate::error::KeyringError::Config("max encrypted data keys must be at least 1".into()).into());
+        }
+        Ok(Client {
+            materials,
+            commitment_policy: self.commitment_policy,
+            suite: self.suite,
+            frame_length: self.frame_length,
+            max_encrypted_data_keys: self.max_encrypted_data_keys,
+        })
+    }
+}
+
+impl Client {
+    /// A builder with the defaults: suite 0x0578, frame length 4096,
+    /// require-encrypt-require-decrypt, no EDK limit.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder {
+            materials: None,
+            commitment_policy: CommitmentPolicy::default(),
+            suite: None,
+            frame_length: DEFAULT_FRAME_LENGTH,
+            max_encrypted_data_keys: None,
+        }
+    }
+
+    /// The commitment policy in force.
+    pub fn commitment_policy(&self) -> CommitmentPolicy {
+        self.commitment_policy
+    }
+
+    /// Encrypts `plaintext` bound to `context`.
+    ///
+    /// When the materials manager has materials ready (a cache hit), this
+    /// completes without awaiting.
+    pub async fn encrypt(&self, plaintext: &[u8], context: &EncryptionContext) -> Result<Vec<u8>, Error> {
+        let request = self.encryption_request(context, Some(plaintext.len() as u64))?;
+        let materials = self.encryption_materials(&request).await?;
+        encrypt::encrypt(&materials, plaintext, self.frame_length, self.max_encrypted_data_keys)
+    }
+
+    /// Decrypts `message`. Each pair of `reproduced_context` must either be
+    /// stored in the message with the same value or be authenticated by it
+    /// (pairs written by a required-context manager); otherwise decryption
+    /// fails before any plaintext is produced.
+    pub async fn decrypt(&self, message: &[u8], reproduced_context: &EncryptionContext) -> Result<Decrypted, Error> {
+        let parsed = Header::parse(message, self.max_encrypted_data_keys)?;
+        self.commitment_policy.check_decrypt(parsed.header.suite)?;
+        let request = DecryptRequest {
+            suite: parsed.header.suite,
+            commitment_policy: self.commitment_policy,
+            encrypted_data_keys: &parsed.header.encrypted_data_keys,
+            encryption_context: &parsed.header.encryption_context,
+            reproduced_encryption_context: (!reproduced_context.is_empty()).then_some(reproduced_context),
+        };
+        let materials = self.decryption_materials(&request).await?;
+        let plaintext = decrypt::decrypt(message, &parsed, &materials)?;
+        Ok(Decrypted {
+            plaintext,
+            encryption_context: materials.encryption_context.clone(),
+            suite: parsed.header.suite,
+            header: parsed.header,
+        })
+    }
+
+    /// [`Client::encrypt`] for callers without an async runtime. Suitable
+    /// for local keyrings and cache hits; keyrings that need a runtime
+    /// (AWS KMS) must use the async method inside one.
+    pub fn encrypt_blocking(&self, plaintext: &[u8], context: &EncryptionContext) -> Result<Vec<u8>, Error> {
+        crate::block_on(self.encrypt(plaintext, context))
+    }
+
+    /// [`Client::decrypt`] for callers without an async runtime.
+    pub fn decrypt_blocking(&self, message: &[u8], reproduced_context: &EncryptionContext) -> Result<Decrypted, Error> {
+        crate::block_on(self.decrypt(message, reproduced_context))
+    }
+
+    pub(crate) fn encryption_request<'a>(
+        &self,
+        context: &'a EncryptionContext,
+        plaintext_length: Option<u64>,
+    ) -> Result<EncryptionRequest<'a>, Error> {
+        context.check_no_reserved_keys()?;
+        Ok(EncryptionRequest {
+            encryption_context: context,
+            suite: self.suite,
+            commitment_policy: self.commitment_policy,
+            plaintext_length,
+            required_encryption_context_keys: Vec::new(),
+        })
+    }
+
+    pub(crate) async fn encryption_materials(
+        &self,
+        request: &EncryptionRequest<'_>,
+    ) -> Result<Arc<EncryptionMaterials>, Error> {
+        let materials = match self.materials.ready_encryption_materials(request) {
+            Some(ready) => ready?,
+            None => self.materials.get_encryption_materials(request).await?,
+        };
+        // A custom manager may hand back a suite the policy forbids.
+        self.commitment_policy.check_encrypt(materials.suite)?;
+        Ok(materials)
+    }
+
+    pub(crate) async fn decryption_materials(
+        &self,
+        request: &DecryptRequest<'_>,
+    ) -> Result<Arc<DecryptionMaterials>, Error> {
+        match self.materials.ready_decryption_materials(request) {
+            Some(ready) => ready,
+            None => self.materials.decrypt_materials(request).await,
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Message headers, versions 1 and 2.
+
+use super::reader::Reader;
+use super::{EncryptedDataKey, EncryptionContext};
+use crate::crypto::aead::{IV_LEN, TAG_LEN};
+use crate::crypto::kdf::COMMIT_KEY_LEN;
+use crate::error::FormatError;
+use crate::suite::{AlgorithmSuite, MessageFormatVersion};
+
+/// The message id: 16 random bytes in v1, 32 in v2 (where it also salts
+/// the key derivation).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MessageId {
+    /// A version 1 id.
+    V1([u8; 16]),
+    /// A version 2 id.
+    V2([u8; 32]),
+}
+
+impl MessageId {
+    /// The raw id.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::V1(id) => id,
+            Self::V2(id) => id,
+        }
+    }
+
+    /// A random id of the version's length.
+    pub(crate) fn random(version: MessageFormatVersion) -> Result<Self, crate::error::CryptoError> {
+        Ok(match version {
+            MessageFormatVersion::V1 => {
+                let mut id = [0u8; 16];
+                crate::crypto::rng::fill(&mut id)?;
+                Self::V1(id)
+            }
+            MessageFormatVersion::V2 => {
+                let mut id = [0u8; 32];
+                crate::crypto::rng::fill(&mut id)?;
+                Self::V2(id)
+            }
+        })
+    }
+}
+
+/// How the body is laid out.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ContentType {
+    /// One AES-GCM block (legacy; decrypt only).
+    NonFramed,
+    /// A sequence of frames of `frame_length` bytes.
+    Framed,
+}
+
+const V1_TYPE: u8 = 0x80;
+
+/// A parsed message header.
+#[derive(Clone, Debug)]
+pub struct Header {
+    /// The algorithm suite.
+    pub suite: AlgorithmSuite,
+    /// The message id.
+    pub message_id: MessageId,
+    /// The stored encryption context (pairs that were authenticated but not
+    /// stored are not here).
+    pub encryption_context: EncryptionContext,
+    /// The wrapped data keys.
+    pub encrypted_data_keys: Vec<EncryptedDataKey>,
+    /// Framed or not.
+    pub content_type: ContentType,
+    /// Plaintext bytes per frame (0 when non-framed).
+    pub frame_length: u32,
+    /// The commitment key (v2 only).
+    pub(crate) commitment: Option<[u8; COMMIT_KEY_LEN]>,
+    /// The IV of the header tag (v1 only; v2 uses zeros).
+    pub(crate) header_iv: [u8; IV_LEN],
+    /// The header tag.
+    pub(crate) tag: [u8; TAG_LEN],
+}
+
+/// A header and where its authenticated part ends in the input.
+pub(crate) struct ParsedHeader {
+    pub(crate) header: Header,
+    /// Length of the header body: the bytes the header tag authenticates.
+    pub(crate) body_len: usize,
+    /// Length of the whole header, tag included.
+    pub(crate) total_len: usize,
+}
+
+impl Header {
+    /// Parses a header from the start of `input`. Parsing stops as soon as
+    /// the EDK count exceeds `max_edks`, before any EDK is read.
+    pub(crate) fn parse(input: &[u8], max_edks: Option<usize>) -> Result<ParsedHeader, FormatError> {
+        let mut r = Reader::new(input);
+        let version = r.u8("version")?;
+        let version = match version {
+            1 => MessageFormatVersion::V1,
+            2 => MessageFormatVersion::V2,
+            other => return Err(FormatError::UnsupportedVersion(other)),
+        };
+        if version == MessageFormatVersion::V1 && r.u8("message type")? != V1_TYPE {
+            return Err(FormatError::InvalidField {
+                field: "message type",
+                reason: "must be 0x80 (customer authenticated encrypted data)",
+            });
+        }
+        let suite = AlgorithmSuite::from_id(r.u16("algorithm suite id")?)?;
+        if suite.message_format() != version {
+            return Err(FormatError::SuiteVersionMismatch {
+                suite: suite.id(),
+                version: if version == MessageFormatVersion::V1 { 1 } else { 2 },
+            });
+        }
+        let message_id = match version {
+            MessageFormatVersion::V1 => MessageId::V1(r.array("message id")?),
+            MessageFormatVersion::V2 => MessageId::V2(r.array("message id")?),
+        };
+        let ec_len = r.u16("encryption context length")?;
+        let encryption_context = EncryptionContext::parse(r.bytes(usize::from(ec_len), "encryption context")?)?;
+
+        let edk_count = usize::from(r.u16("encrypted data key count")?);
+        if edk_count == 0 {
+            return Err(FormatError::InvalidField {
+                field: "encrypted data key count",
+                reason: "must be at least 1",
+            });
+        }
+        if let Some(max) = max_edks {
+            if edk_count > max {
+                return Err(FormatError::TooManyEncryptedDataKeys { count: edk_count, max });
+            }
+        }
+        // Each EDK is at least 6 bytes, so a count the input cannot hold
+        // fails here instead of reserving memory for it.
+        if edk_count * 6 > r.remaining() {
+            return Err(FormatError::Truncated {
+                field: "encrypted data keys",
+                needed: edk_count * 6 - r.remaining(),
+            });
+        }
+        let mut encrypted_data_keys = Vec::with_capacity(edk_count);
+        for _ in 0..edk_count {
+            encrypted_data_keys.push(EncryptedDataKey::parse(&mut r)?);
+        }
+
+        let content_type = match r.u8("content type")? {
+            1 => ContentType::NonFramed,
+            2 => ContentType::Framed,
+            _ => {
+                return Err(FormatError::InvalidField {
+                    field: "content type",
+                    reason: "must be 1 (non-framed) or 2 (framed)",
+                })
+            }
+        };
+        if version == MessageFormatVersion::V1 {
+            if r.u32("reserved field")? != 0 {
+                return Err(FormatError::InvalidField {
+                    field: "reserved field",
+                    reason: "must be zero",
+                });
+            }
+            if usize::from(r.u8("IV length")?) != IV_LEN {
+                return Err(FormatError::InvalidField {
+                    field: "IV length",
+                    reason: "must be 12",
+                });
+            }
+        }
+        let frame_length = r.u32("frame length")?;
+        match content_type {
+            ContentType::NonFramed if frame_length != 0 => {
+                return Err(FormatError::InvalidField {
+                    field: "frame length",
+                    reason: "must be 0 for non-framed content",
+                })
+            }
+            ContentType::Framed if frame_length == 0 => {
+                return Err(FormatError::InvalidField {
+                    field: "frame length",
+                    reason: "must be positive for framed content",
+                })
+            }
+            _ => {}
+        }
+        let commitment = match version {
+            MessageFormatVersion::V2 => Some(r.array("commitment key")?),
+            MessageFormatVersion::V1 => None,
+        };
+        let body_len = r.position();
+        let header_iv = match version {
+            MessageFormatVersion::V1 => r.array("header IV")?,
+            MessageFormatVersion::V2 => [0u8; IV_LEN],
+        };
+        let tag = r.array("header tag")?;
+        Ok(ParsedHeader {
+            header: Header {
+                suite,
+                message_id,
+                encryption_context,
+                encrypted_data_keys,
+                content_type,
+                frame_length,
+                commitment,
+                header_iv,
+                tag,
+            },
+            body_len,
+            total_len: r.position(),
+        })
+    }
+}
+
+/// Writes a framed header body (everything the header tag authenticates).
+/// `serialized_context` is the stored context, already serialized.
+pub(crate) fn write_body(
+    out: &mut Vec<u8>,
+    suite: AlgorithmSuite,
+    message_id: &MessageId,
+    serialized_context: &[u8],
+    edks: &[EncryptedDataKey],
+    frame_length: u32,
+    commitment: Option<&[u8; COMMIT_KEY_LEN]>,
+) -> Result<(), FormatError> {
+    let version = suite.message_format();
+    match version {
+        MessageFormatVersion::V1 => out.extend_from_slice(&[1, V1_TYPE]),
+        MessageFormatVersion::V2 => out.push(2),
+    }
+    out.extend_from_slice(&suite.id().to_be_bytes());
+    out.extend_from_slice(message_id.as_bytes());
+    super::reader::put_short_bytes(out, serialized_context, "serialized encryption context")?;
+    let count = u16::try_from(edks.len()).map_err(|_| FormatError::TooLong {
+        field: "encrypted data key count",
+        actual: edks.len(),
+        limit: usize::from(u16::MAX),
+    })?;
+    out.extend_from_slice(&count.to_be_bytes());
+    for edk in edks {
+        edk.serialize_into(out)?;
+    }
+    out.push(2); // framed
+    if version == MessageFormatVersion::V1 {
+        out.extend_from_slice(&[0, 0, 0, 0, IV_LEN as u8]);
+    }
+    out.extend_from_slice(&frame_length.to_be_bytes());
+    if let Some(commitment) = commitment {
+        out.extend_from_slice(commitment);
+    }
+    Ok(())
+}
+
+/// Upper bound of the header size, for sizing the output buffer once.
+pub(crate) fn max_len(serialized_context_len: usize, edks: &[EncryptedDataKey]) -> usize {
+    let edks: usize = edks.iter().map(EncryptedDataKey::serialized_len).sum();
+    // version+type+suite+id(32)+ec len+count+content+reserved+ivlen+frame+commit+iv+tag
+    1 + 1 + 2 + 32 + 2 + serialized_context_len + 2 + edks + 1 + 5 + 4 + COMMIT_KEY_LEN + IV_LEN + TAG_LEN
+}

@@ -1,0 +1,67 @@
+//! Envelope encryption in the AWS Encryption SDK message format.
+//!
+//! This crate holds everything that needs no network: the message format,
+//! the algorithm suites, key derivation, the keyring and materials-manager
+//! traits, the raw AES, raw RSA and multi keyrings, and the [`Client`].
+//!
+//! # Security notes
+//! - Decryption releases nothing until the header, every frame and (for
+//!   signed suites) the footer signature have verified.
+//! - Data keys ([`DataKey`]) are zeroized on drop and never printed.
+//!   AES key schedules live inside the crypto backends (`ring`,
+//!   `aws-lc`); aws-lc clears freed memory, `ring` does not zeroize its
+//!   expanded AES schedules.
+//! - The default commitment policy and suite (0x0578) give key commitment
+//!   and message signatures, as the official SDKs do.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod client;
+pub mod crypto;
+pub mod error;
+pub mod format;
+pub mod keyring;
+pub mod materials;
+mod message;
+pub mod policy;
+pub mod suite;
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+
+pub use client::{Client, ClientBuilder, Decrypted, DEFAULT_FRAME_LENGTH};
+pub use crypto::{DataKey, SigningKey};
+pub use error::Error;
+pub use format::{EncryptedDataKey, EncryptionContext};
+pub use keyring::{Keyring, MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding};
+pub use materials::{DefaultMaterialsManager, MaterialsManager, RequiredContextMaterialsManager};
+pub use policy::CommitmentPolicy;
+pub use suite::AlgorithmSuite;
+
+struct ThreadWaker(Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Runs a future to completion on the current thread, parking while it is
+/// pending. For the blocking API: local keyrings never suspend, so this
+/// returns after one poll.
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+    let mut context = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        thread::park();
+    }
+}

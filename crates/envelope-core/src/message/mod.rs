@@ -1,0 +1,5 @@
+//! Whole-message encryption and decryption over in-memory buffers, given
+//! materials. Policy, materials and the async boundary live in `client`.
+
+pub(crate) mod decrypt;
+pub(crate) mod encrypt;

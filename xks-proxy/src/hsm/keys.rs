@@ -1,0 +1,221 @@
+//! Key handles by label, usage and status.
+//!
+//! A key is an AES secret key object on the token with `CKA_VALUE_LEN = 32`
+//! and `CKA_LABEL` equal to the XKS key id. Handles are cached per label
+//! and dropped from the cache when an operation on them errors (see
+//! [`super::KeyStoreHsm::run`]). Usage and status are re-read on every
+//! operation, so `keys disable` takes effect on the next request.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::Session;
+use cryptoki::types::Date;
+
+use super::HsmError;
+use crate::sigv4::time::today;
+
+/// ENABLED or DISABLED, as the metadata response reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyStatus {
+    /// No `CKA_END_DATE`, or one in the future.
+    Enabled,
+    /// `CKA_END_DATE` is today or earlier.
+    Disabled,
+}
+
+/// What the proxy knows about a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// `CKA_ENCRYPT`.
+    pub can_encrypt: bool,
+    /// `CKA_DECRYPT`.
+    pub can_decrypt: bool,
+    /// From `CKA_END_DATE`.
+    pub status: KeyStatus,
+}
+
+impl KeyInfo {
+    /// The XKS `keyUsage` list: the key's real usages, possibly empty.
+    pub fn usages(&self) -> Vec<&'static str> {
+        let mut v = Vec::with_capacity(2);
+        if self.can_encrypt {
+            v.push("ENCRYPT");
+        }
+        if self.can_decrypt {
+            v.push("DECRYPT");
+        }
+        v
+    }
+
+    /// Fails with [`HsmError::KeyDisabled`] unless enabled.
+    pub fn require_enabled(&self, label: &str) -> Result<(), HsmError> {
+        match self.status {
+            KeyStatus::Enabled => Ok(()),
+            KeyStatus::Disabled => Err(HsmError::KeyDisabled(label.to_owned())),
+        }
+    }
+
+    /// Fails with [`HsmError::KeyUsage`] when a needed usage is missing. An
+    /// encrypt that asks for a CDIV needs decrypt too, for the verification
+    /// decrypt.
+    pub fn require(&self, label: &str, encrypt: bool, decrypt: bool) -> Result<(), HsmError> {
+        if encrypt && !self.can_encrypt {
+            return Err(HsmError::KeyUsage {
+                key: label.to_owned(),
+                operation: "encrypt",
+            });
+        }
+        if decrypt && !self.can_decrypt {
+            return Err(HsmError::KeyUsage {
+                key: label.to_owned(),
+                operation: "decrypt",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Label -> handle cache.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    handles: Mutex<HashMap<String, ObjectHandle>>,
+}
+
+impl KeyCache {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, ObjectHandle>> {
+        // The map stays consistent even if a holder panicked.
+        self.handles.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The handle and current info of the key labelled `label`.
+    pub fn resolve(&self, s: &Session, label: &str) -> Result<(ObjectHandle, KeyInfo), HsmError> {
+        let cached = self.map().get(label).copied();
+        if let Some(h) = cached {
+            match read_info(s, h) {
+                Ok(info) => return Ok((h, info)),
+                // The object may have been deleted and recreated; look again.
+                Err(_) => self.forget(label),
+            }
+        }
+        let h = find(s, label)?.ok_or_else(|| HsmError::KeyNotFound(label.to_owned()))?;
+        let info = read_info(s, h)?;
+        self.map().insert(label.to_owned(), h);
+        Ok((h, info))
+    }
+
+    /// Drops a cached handle.
+    pub fn forget(&self, label: &str) {
+        self.map().remove(label);
+    }
+}
+
+fn aes256_template() -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::ValueLen(32u64.into()),
+        Attribute::Token(true),
+    ]
+}
+
+/// Finds the AES-256 key with this label.
+pub fn find(s: &Session, label: &str) -> Result<Option<ObjectHandle>, HsmError> {
+    let mut t = aes256_template();
+    t.push(Attribute::Label(label.as_bytes().to_vec()));
+    Ok(s.find_objects(&t)?.into_iter().next())
+}
+
+fn parse_date(d: &Date) -> Option<(i64, u32, u32)> {
+    let num = |b: &[u8]| -> Option<i64> {
+        std::str::from_utf8(b).ok()?.trim().parse().ok()
+    };
+    let y = num(&d.year)?;
+    let m = u32::try_from(num(&d.month)?).ok()?;
+    let day = u32::try_from(num(&d.day)?).ok()?;
+    Some((y, m, day))
+}
+
+/// Reads usage and status.
+pub fn read_info(s: &Session, h: ObjectHandle) -> Result<KeyInfo, HsmError> {
+    let attrs = s.get_attributes(
+        h,
+        &[AttributeType::Encrypt, AttributeType::Decrypt, AttributeType::EndDate],
+    )?;
+    let mut info = KeyInfo {
+        can_encrypt: false,
+        can_decrypt: false,
+        status: KeyStatus::Enabled,
+    };
+    for a in attrs {
+        match a {
+            Attribute::Encrypt(b) => info.can_encrypt = b,
+            Attribute::Decrypt(b) => info.can_decrypt = b,
+            Attribute::EndDate(d) if !d.is_empty() => {
+                // An unreadable end date is treated as expired: failing closed
+                // is the safe reading of a key whose validity is unknown.
+                let expired = parse_date(&d).is_none_or(|end| end <= today());
+                if expired {
+                    info.status = KeyStatus::Disabled;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(info)
+}
+
+/// Creates a persistent, sensitive, non-extractable AES-256 key.
+pub fn create_aes256(
+    s: &Session,
+    label: &str,
+    encrypt: bool,
+    decrypt: bool,
+) -> Result<ObjectHandle, HsmError> {
+    let t = vec![
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::ValueLen(32u64.into()),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Encrypt(encrypt),
+        Attribute::Decrypt(decrypt),
+        Attribute::Wrap(false),
+        Attribute::Unwrap(false),
+    ];
+    Ok(s.generate_key(&Mechanism::AesKeyGen, &t)?)
+}
+
+/// All AES-256 keys on the token, by label.
+pub fn list(s: &Session) -> Result<Vec<(String, KeyInfo)>, HsmError> {
+    let mut out = Vec::new();
+    for h in s.find_objects(&aes256_template())? {
+        let label = s
+            .get_attributes(h, &[AttributeType::Label])?
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::Label(l) => Some(String::from_utf8_lossy(&l).into_owned()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        out.push((label, read_info(s, h)?));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Enables (clears `CKA_END_DATE`) or disables (sets it to today) a key.
+pub fn set_enabled(s: &Session, label: &str, enabled: bool) -> Result<(), HsmError> {
+    let h = find(s, label)?.ok_or_else(|| HsmError::KeyNotFound(label.to_owned()))?;
+    let date = if enabled {
+        Date::new_empty()
+    } else {
+        let (y, m, d) = today();
+        Date::new_from_str_slice(&format!("{y:04}"), &format!("{m:02}"), &format!("{d:02}"))?
+    };
+    s.update_attributes(h, &[Attribute::EndDate(date)])?;
+    Ok(())
+}

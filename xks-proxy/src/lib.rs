@@ -1,0 +1,40 @@
+//! An AWS KMS External Key Store (XKS) proxy on PKCS#11 HSMs.
+//!
+//! KMS calls the proxy over HTTPS with SigV4-signed JSON requests; the proxy
+//! runs AES-256-GCM in the HSM and returns the result. The request path is:
+//!
+//! 1. [`tls`]: TLS 1.2/1.3 with the spec's cipher suites, optional mTLS whose
+//!    rejections end in a `handshake_failure` alert.
+//! 2. [`server`]: hyper 1 (HTTP/1.1 and h2), body limits, `/ping`.
+//! 3. [`api::routes`]: the URI prefix selects a key store; GET gets 405.
+//! 4. [`sigv4`]: verification against the key store's credential pairs.
+//! 5. [`api::handlers`]: JSON parsing and base64 decoding into typed requests.
+//! 6. [`hsm`]: a bounded session pool, key handles by label, and AES-GCM with
+//!    the spec's AAD composition, CDIV and a verification decrypt.
+//!
+//! [`health`] runs a real encrypt on a test key, cached; [`admin`] manages keys.
+//!
+//! # Key status
+//! The XKS API needs ENABLED/DISABLED, which PKCS#11 has no attribute for. A
+//! key is DISABLED when its `CKA_END_DATE` is set and is today or earlier
+//! (`xks-proxy keys disable` sets it to today; `enable` clears it). PKCS#11
+//! tokens do not enforce the date themselves, so the proxy checks it before
+//! every operation.
+//!
+//! # Secrets
+//! PINs and SigV4 secrets come from files or environment variables (never from
+//! the TOML itself), live in [`secret::Secret`], are zeroized on drop and print
+//! as `<redacted>`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod admin;
+pub mod api;
+pub mod config;
+pub mod health;
+pub mod hsm;
+pub mod secret;
+pub mod server;
+pub mod sigv4;
+pub mod tls;
