@@ -3,3 +3,6 @@
 
 pub(crate) mod decrypt;
 pub(crate) mod encrypt;
+
+#[cfg(test)]
+mod tests;

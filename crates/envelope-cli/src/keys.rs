@@ -1,0 +1,59 @@
+//! Parses `--wrapping-key` specifications into keyrings.
+
+use std::sync::Arc;
+
+use envelope_core::keyring::Keyring;
+use envelope_core::{MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding};
+use zeroize::Zeroizing;
+
+/// One keyring for all `--wrapping-key` values; the first one generates.
+pub(crate) fn keyring(specs: &[String]) -> Result<Arc<dyn Keyring>, String> {
+    let mut keyrings = specs.iter().map(|spec| parse(spec)).collect::<Result<Vec<_>, _>>()?;
+    if keyrings.len() == 1 {
+        return Ok(keyrings.remove(0));
+    }
+    let generator = keyrings.remove(0);
+    MultiKeyring::new(Some(generator), keyrings)
+        .map(|k| Arc::new(k) as Arc<dyn Keyring>)
+        .map_err(|e| e.to_string())
+}
+
+fn parse(spec: &str) -> Result<Arc<dyn Keyring>, String> {
+    let (kind, rest) = spec
+        .split_once(':')
+        .ok_or_else(|| format!("wrapping key {spec:?} has no type prefix (aes: or rsa:)"))?;
+    match kind {
+        "aes" => {
+            let parts: Vec<&str> = rest.splitn(3, ':').collect();
+            let [namespace, name, keyfile] = parts[..] else {
+                return Err(format!("wrapping key {spec:?}: expected aes:NAMESPACE:NAME:KEYFILE"));
+            };
+            let key = Zeroizing::new(std::fs::read(keyfile).map_err(|e| format!("reading key file {keyfile}: {e}"))?);
+            let keyring = RawAesKeyring::new(namespace, name, &key).map_err(|e| format!("{e} (key file {keyfile})"))?;
+            Ok(Arc::new(keyring))
+        }
+        "rsa" => {
+            let parts: Vec<&str> = rest.splitn(4, ':').collect();
+            let [namespace, name, padding, pemfile] = parts[..] else {
+                return Err(format!("wrapping key {spec:?}: expected rsa:NAMESPACE:NAME:PADDING:PEMFILE"));
+            };
+            let padding = match padding {
+                "pkcs1" => RsaPadding::Pkcs1,
+                "oaep-sha1" => RsaPadding::OaepSha1,
+                "oaep-sha256" => RsaPadding::OaepSha256,
+                "oaep-sha384" => RsaPadding::OaepSha384,
+                "oaep-sha512" => RsaPadding::OaepSha512,
+                other => return Err(format!("unknown RSA padding {other:?}")),
+            };
+            let pem = Zeroizing::new(
+                std::fs::read_to_string(pemfile).map_err(|e| format!("reading PEM file {pemfile}: {e}"))?,
+            );
+            let public = pem.contains("BEGIN PUBLIC KEY").then_some(pem.as_str());
+            let private = pem.contains("BEGIN PRIVATE KEY").then_some(pem.as_str());
+            let keyring = RawRsaKeyring::from_pem(namespace, name, padding, public, private)
+                .map_err(|e| format!("{e} (PEM file {pemfile})"))?;
+            Ok(Arc::new(keyring))
+        }
+        other => Err(format!("unknown wrapping key type {other:?} in {spec:?} (expected aes or rsa)")),
+    }
+}

@@ -1,0 +1,96 @@
+//! Interop with the official Python ESDK (raw AES keys), both directions:
+//! suites 0x0478 and 0x0578; empty, 1-byte, frame-multiple and multi-frame
+//! plaintexts; a non-empty encryption context.
+//!
+//! Needs `.venv` from `scripts/install-test-deps.sh`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use envelope::{AlgorithmSuite, Client, EncryptionContext, RawAesKeyring};
+
+const NAMESPACE: &str = "interop-namespace";
+const NAME: &str = "interop-key";
+const FRAME: u32 = 1024;
+
+fn python() -> PathBuf {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/install-test-deps.sh to install the official Python ESDK",
+        python.display()
+    );
+    python
+}
+
+#[test]
+fn python_esdk_round_trips_both_directions() {
+    let python = python();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = [0x5Au8; 32];
+    let key_file = dir.path().join("key.bin");
+    std::fs::write(&key_file, key).expect("write key");
+    let context: EncryptionContext = [("department", "finance"), ("purpose", "interop test")].into_iter().collect();
+    let context_json: serde_json::Map<String, serde_json::Value> =
+        context.iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
+
+    let sizes = [0usize, 1, 2 * FRAME as usize, 3 * FRAME as usize + 17];
+    let suites = [AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384];
+    let mut to_python = Vec::new();
+    let mut from_python = Vec::new();
+    for suite in suites {
+        let client = Client::builder()
+            .keyring(Arc::new(RawAesKeyring::new(NAMESPACE, NAME, &key).expect("keyring")))
+            .suite(suite)
+            .frame_length(FRAME)
+            .build()
+            .expect("client");
+        for size in sizes {
+            let plaintext: Vec<u8> = (0..size).map(|i| (i * 7 + 3) as u8).collect();
+            let stem = format!("{:04x}-{size}", suite.id());
+            let pt_path = dir.path().join(format!("{stem}.pt"));
+            std::fs::write(&pt_path, &plaintext).expect("write plaintext");
+            let ct_path = dir.path().join(format!("{stem}.rust.ct"));
+            std::fs::write(&ct_path, client.encrypt_blocking(&plaintext, &context).expect("encrypt")).expect("write");
+            to_python.push(serde_json::json!({"ciphertext": ct_path, "plaintext": pt_path, "context": context_json}));
+            let py_ct = dir.path().join(format!("{stem}.python.ct"));
+            from_python.push(serde_json::json!({
+                "plaintext": pt_path, "ciphertext": py_ct, "context": context_json,
+                "suite": suite.to_string(), "frame_length": FRAME,
+            }));
+        }
+    }
+    let job = dir.path().join("job.json");
+    let job_json = serde_json::json!({
+        "key_file": key_file, "namespace": NAMESPACE, "name": NAME,
+        "decrypt": to_python, "encrypt": from_python,
+    });
+    std::fs::write(&job, serde_json::to_vec(&job_json).expect("json")).expect("write job");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/esdk_raw_aes.py");
+    let output = Command::new(&python).arg(&script).arg(&job).output().expect("run python");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    print!("{stdout}");
+    assert!(
+        output.status.success(),
+        "the Python ESDK failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stdout.matches("python-decrypt").count(), 8);
+
+    let client = Client::builder()
+        .keyring(Arc::new(RawAesKeyring::new(NAMESPACE, NAME, &key).expect("keyring")))
+        .build()
+        .expect("client");
+    let mut checked = 0;
+    for case in job_json["encrypt"].as_array().expect("cases") {
+        let ciphertext = std::fs::read(case["ciphertext"].as_str().expect("path")).expect("python ciphertext");
+        let plaintext = std::fs::read(case["plaintext"].as_str().expect("path")).expect("plaintext");
+        let decrypted = client.decrypt_blocking(&ciphertext, &context).expect("decrypt Python's message");
+        assert_eq!(decrypted.plaintext, plaintext, "{}", case["ciphertext"]);
+        assert_eq!(decrypted.suite.to_string(), case["suite"].as_str().expect("suite"));
+        checked += 1;
+    }
+    assert_eq!(checked, 8);
+    println!("interop: Python decrypted 8 of our messages; we decrypted 8 of Python's");
+}
