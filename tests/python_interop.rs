@@ -31,17 +31,26 @@ fn python_esdk_round_trips_both_directions() {
     let key = [0x5Au8; 32];
     let key_file = dir.path().join("key.bin");
     std::fs::write(&key_file, key).expect("write key");
-    let context: EncryptionContext = [("department", "finance"), ("purpose", "interop test")].into_iter().collect();
-    let context_json: serde_json::Map<String, serde_json::Value> =
-        context.iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
+    let context: EncryptionContext = [("department", "finance"), ("purpose", "interop test")]
+        .into_iter()
+        .collect();
+    let context_json: serde_json::Map<String, serde_json::Value> = context
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.into()))
+        .collect();
 
     let sizes = [0usize, 1, 2 * FRAME as usize, 3 * FRAME as usize + 17];
-    let suites = [AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384];
+    let suites = [
+        AlgorithmSuite::Aes256GcmHkdfSha512CommitKey,
+        AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
+    ];
     let mut to_python = Vec::new();
     let mut from_python = Vec::new();
     for suite in suites {
         let client = Client::builder()
-            .keyring(Arc::new(RawAesKeyring::new(NAMESPACE, NAME, &key).expect("keyring")))
+            .keyring(Arc::new(
+                RawAesKeyring::new(NAMESPACE, NAME, &key).expect("keyring"),
+            ))
             .suite(suite)
             .frame_length(FRAME)
             .build()
@@ -52,7 +61,13 @@ fn python_esdk_round_trips_both_directions() {
             let pt_path = dir.path().join(format!("{stem}.pt"));
             std::fs::write(&pt_path, &plaintext).expect("write plaintext");
             let ct_path = dir.path().join(format!("{stem}.rust.ct"));
-            std::fs::write(&ct_path, client.encrypt_blocking(&plaintext, &context).expect("encrypt")).expect("write");
+            std::fs::write(
+                &ct_path,
+                client
+                    .encrypt_blocking(&plaintext, &context)
+                    .expect("encrypt"),
+            )
+            .expect("write");
             to_python.push(serde_json::json!({"ciphertext": ct_path, "plaintext": pt_path, "context": context_json}));
             let py_ct = dir.path().join(format!("{stem}.python.ct"));
             from_python.push(serde_json::json!({
@@ -68,7 +83,11 @@ fn python_esdk_round_trips_both_directions() {
     });
     std::fs::write(&job, serde_json::to_vec(&job_json).expect("json")).expect("write job");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/esdk_raw_aes.py");
-    let output = Command::new(&python).arg(&script).arg(&job).output().expect("run python");
+    let output = Command::new(&python)
+        .arg(&script)
+        .arg(&job)
+        .output()
+        .expect("run python");
     let stdout = String::from_utf8_lossy(&output.stdout);
     print!("{stdout}");
     assert!(
@@ -79,16 +98,25 @@ fn python_esdk_round_trips_both_directions() {
     assert_eq!(stdout.matches("python-decrypt").count(), 8);
 
     let client = Client::builder()
-        .keyring(Arc::new(RawAesKeyring::new(NAMESPACE, NAME, &key).expect("keyring")))
+        .keyring(Arc::new(
+            RawAesKeyring::new(NAMESPACE, NAME, &key).expect("keyring"),
+        ))
         .build()
         .expect("client");
     let mut checked = 0;
     for case in job_json["encrypt"].as_array().expect("cases") {
-        let ciphertext = std::fs::read(case["ciphertext"].as_str().expect("path")).expect("python ciphertext");
-        let plaintext = std::fs::read(case["plaintext"].as_str().expect("path")).expect("plaintext");
-        let decrypted = client.decrypt_blocking(&ciphertext, &context).expect("decrypt Python's message");
+        let ciphertext =
+            std::fs::read(case["ciphertext"].as_str().expect("path")).expect("python ciphertext");
+        let plaintext =
+            std::fs::read(case["plaintext"].as_str().expect("path")).expect("plaintext");
+        let decrypted = client
+            .decrypt_blocking(&ciphertext, &context)
+            .expect("decrypt Python's message");
         assert_eq!(decrypted.plaintext, plaintext, "{}", case["ciphertext"]);
-        assert_eq!(decrypted.suite.to_string(), case["suite"].as_str().expect("suite"));
+        assert_eq!(
+            decrypted.suite.to_string(),
+            case["suite"].as_str().expect("suite")
+        );
         checked += 1;
     }
     assert_eq!(checked, 8);

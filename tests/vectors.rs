@@ -8,8 +8,8 @@ use std::sync::Arc;
 use base64::Engine;
 use envelope::keyring::Keyring;
 use envelope::{
-    Client, CommitmentPolicy, DefaultMaterialsManager, EncryptionContext, MaterialsManager, MultiKeyring,
-    RawAesKeyring, RawRsaKeyring, RequiredContextMaterialsManager, RsaPadding,
+    Client, CommitmentPolicy, DefaultMaterialsManager, EncryptionContext, MaterialsManager,
+    MultiKeyring, RawAesKeyring, RawRsaKeyring, RequiredContextMaterialsManager, RsaPadding,
 };
 use serde_json::Value;
 
@@ -40,10 +40,15 @@ fn keyring_for(master_key: &Value, keys: &Value) -> Option<Arc<dyn Keyring>> {
             let material = base64::engine::general_purpose::STANDARD
                 .decode(key["material"].as_str().expect("material"))
                 .expect("base64 key");
-            Some(Arc::new(RawAesKeyring::new(namespace, name, &material).expect("aes keyring")))
+            Some(Arc::new(
+                RawAesKeyring::new(namespace, name, &material).expect("aes keyring"),
+            ))
         }
         Some("rsa") => {
-            let padding = match (master_key["padding-algorithm"].as_str(), master_key["padding-hash"].as_str()) {
+            let padding = match (
+                master_key["padding-algorithm"].as_str(),
+                master_key["padding-hash"].as_str(),
+            ) {
                 (Some("pkcs1"), _) => RsaPadding::Pkcs1,
                 (Some("oaep-mgf1"), Some("sha1")) => RsaPadding::OaepSha1,
                 (Some("oaep-mgf1"), Some("sha256")) => RsaPadding::OaepSha256,
@@ -52,8 +57,15 @@ fn keyring_for(master_key: &Value, keys: &Value) -> Option<Arc<dyn Keyring>> {
                 other => panic!("unknown RSA padding {other:?}"),
             };
             let pem = key["material"].as_str().expect("pem");
-            let (public, private) = if key["type"] == "private" { (None, Some(pem)) } else { (Some(pem), None) };
-            Some(Arc::new(RawRsaKeyring::from_pem(namespace, name, padding, public, private).expect("rsa keyring")))
+            let (public, private) = if key["type"] == "private" {
+                (None, Some(pem))
+            } else {
+                (Some(pem), None)
+            };
+            Some(Arc::new(
+                RawRsaKeyring::from_pem(namespace, name, padding, public, private)
+                    .expect("rsa keyring"),
+            ))
         }
         other => panic!("unknown encryption algorithm {other:?}"),
     }
@@ -67,8 +79,11 @@ struct Tally {
 }
 
 fn run_manifest(dir: &Path, tally: &mut Tally) {
-    let manifest: Value = serde_json::from_slice(&read_uri(dir, "file://manifest.json")).expect("manifest json");
-    let keys: Value = serde_json::from_slice(&read_uri(dir, manifest["keys"].as_str().expect("keys uri"))).expect("keys json");
+    let manifest: Value =
+        serde_json::from_slice(&read_uri(dir, "file://manifest.json")).expect("manifest json");
+    let keys: Value =
+        serde_json::from_slice(&read_uri(dir, manifest["keys"].as_str().expect("keys uri")))
+            .expect("keys json");
     let keys = &keys["keys"];
     let tests = manifest["tests"].as_object().expect("tests");
     for (name, test) in tests {
@@ -85,11 +100,18 @@ fn run_manifest(dir: &Path, tally: &mut Tally) {
         };
         let context: EncryptionContext = test["encryption-context"]
             .as_object()
-            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().expect("string").to_owned())).collect())
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().expect("string").to_owned()))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut cmm: Arc<dyn MaterialsManager> = Arc::new(DefaultMaterialsManager::new(keyring));
         if test["cmm"] == "RequiredEncryptionContext" {
-            cmm = Arc::new(RequiredContextMaterialsManager::new(cmm, context.iter().map(|(k, _)| k.to_owned())));
+            cmm = Arc::new(RequiredContextMaterialsManager::new(
+                cmm,
+                context.iter().map(|(k, _)| k.to_owned()),
+            ));
         }
         let client = Client::builder()
             .materials_manager(cmm)
@@ -99,12 +121,18 @@ fn run_manifest(dir: &Path, tally: &mut Tally) {
         let ciphertext = read_uri(dir, test["ciphertext"].as_str().expect("ciphertext"));
         let result = client.decrypt_blocking(&ciphertext, &context);
         match (&test["result"]["output"]["plaintext"], result) {
-            (Value::String(uri), Ok(decrypted)) if decrypted.plaintext == read_uri(dir, uri) => tally.passed += 1,
+            (Value::String(uri), Ok(decrypted)) if decrypted.plaintext == read_uri(dir, uri) => {
+                tally.passed += 1
+            }
             (Value::String(_), Ok(_)) => tally.failed.push(format!("{name}: wrong plaintext")),
             (Value::String(_), Err(e)) => tally.failed.push(format!("{name}: {e}")),
             (_, Err(_)) if test["result"].get("error").is_some() => tally.passed += 1,
-            (_, Ok(_)) => tally.failed.push(format!("{name}: expected an error, decrypted")),
-            (other, Err(e)) => tally.failed.push(format!("{name}: unexpected result {other} / {e}")),
+            (_, Ok(_)) => tally
+                .failed
+                .push(format!("{name}: expected an error, decrypted")),
+            (other, Err(e)) => tally
+                .failed
+                .push(format!("{name}: unexpected result {other} / {e}")),
         }
     }
 }
@@ -129,6 +157,10 @@ fn official_decrypt_vectors() {
         tally.passed + tally.failed.len(),
         tally.skipped
     );
-    assert!(tally.failed.is_empty(), "failures:\n{}", tally.failed.join("\n"));
+    assert!(
+        tally.failed.is_empty(),
+        "failures:\n{}",
+        tally.failed.join("\n")
+    );
     assert_eq!(tally.passed, 104, "expected 104 offline vectors (99 + 5)");
 }

@@ -8,7 +8,10 @@ use zeroize::Zeroizing;
 
 /// One keyring for all `--wrapping-key` values; the first one generates.
 pub(crate) fn keyring(specs: &[String]) -> Result<Arc<dyn Keyring>, String> {
-    let mut keyrings = specs.iter().map(|spec| parse(spec)).collect::<Result<Vec<_>, _>>()?;
+    let mut keyrings = specs
+        .iter()
+        .map(|spec| parse(spec))
+        .collect::<Result<Vec<_>, _>>()?;
     if keyrings.len() == 1 {
         return Ok(keyrings.remove(0));
     }
@@ -26,16 +29,23 @@ fn parse(spec: &str) -> Result<Arc<dyn Keyring>, String> {
         "aes" => {
             let parts: Vec<&str> = rest.splitn(3, ':').collect();
             let [namespace, name, keyfile] = parts[..] else {
-                return Err(format!("wrapping key {spec:?}: expected aes:NAMESPACE:NAME:KEYFILE"));
+                return Err(format!(
+                    "wrapping key {spec:?}: expected aes:NAMESPACE:NAME:KEYFILE"
+                ));
             };
-            let key = Zeroizing::new(std::fs::read(keyfile).map_err(|e| format!("reading key file {keyfile}: {e}"))?);
-            let keyring = RawAesKeyring::new(namespace, name, &key).map_err(|e| format!("{e} (key file {keyfile})"))?;
+            let key = Zeroizing::new(
+                std::fs::read(keyfile).map_err(|e| format!("reading key file {keyfile}: {e}"))?,
+            );
+            let keyring = RawAesKeyring::new(namespace, name, &key)
+                .map_err(|e| format!("{e} (key file {keyfile})"))?;
             Ok(Arc::new(keyring))
         }
         "rsa" => {
             let parts: Vec<&str> = rest.splitn(4, ':').collect();
             let [namespace, name, padding, pemfile] = parts[..] else {
-                return Err(format!("wrapping key {spec:?}: expected rsa:NAMESPACE:NAME:PADDING:PEMFILE"));
+                return Err(format!(
+                    "wrapping key {spec:?}: expected rsa:NAMESPACE:NAME:PADDING:PEMFILE"
+                ));
             };
             let padding = match padding {
                 "pkcs1" => RsaPadding::Pkcs1,
@@ -46,7 +56,8 @@ fn parse(spec: &str) -> Result<Arc<dyn Keyring>, String> {
                 other => return Err(format!("unknown RSA padding {other:?}")),
             };
             let pem = Zeroizing::new(
-                std::fs::read_to_string(pemfile).map_err(|e| format!("reading PEM file {pemfile}: {e}"))?,
+                std::fs::read_to_string(pemfile)
+                    .map_err(|e| format!("reading PEM file {pemfile}: {e}"))?,
             );
             let public = pem.contains("BEGIN PUBLIC KEY").then_some(pem.as_str());
             let private = pem.contains("BEGIN PRIVATE KEY").then_some(pem.as_str());
@@ -54,6 +65,8 @@ fn parse(spec: &str) -> Result<Arc<dyn Keyring>, String> {
                 .map_err(|e| format!("{e} (PEM file {pemfile})"))?;
             Ok(Arc::new(keyring))
         }
-        other => Err(format!("unknown wrapping key type {other:?} in {spec:?} (expected aes or rsa)")),
+        other => Err(format!(
+            "unknown wrapping key type {other:?} in {spec:?} (expected aes or rsa)"
+        )),
     }
 }

@@ -15,7 +15,11 @@ use clap::{Args, Parser, Subcommand};
 use envelope_core::{AlgorithmSuite, Client, CommitmentPolicy, EncryptionContext};
 
 #[derive(Parser)]
-#[command(name = "envelope", version, about = "Envelope encryption in the AWS Encryption SDK message format")]
+#[command(
+    name = "envelope",
+    version,
+    about = "Envelope encryption in the AWS Encryption SDK message format"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -84,7 +88,8 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
 }
 
 fn parse_suite(s: &str) -> Result<AlgorithmSuite, String> {
-    s.parse().map_err(|e: envelope_core::error::FormatError| e.to_string())
+    s.parse()
+        .map_err(|e: envelope_core::error::FormatError| e.to_string())
 }
 
 fn parse_policy(s: &str) -> Result<CommitmentPolicy, String> {
@@ -103,7 +108,12 @@ fn read_input(path: &str) -> Result<Vec<u8>, String> {
     }
 }
 
-fn client(common: &Common, policy: CommitmentPolicy, suite: Option<AlgorithmSuite>, frame_length: u32) -> Result<Client, String> {
+fn client(
+    common: &Common,
+    policy: CommitmentPolicy,
+    suite: Option<AlgorithmSuite>,
+    frame_length: u32,
+) -> Result<Client, String> {
     let keyring = keys::keyring(&common.wrapping_keys)?;
     let mut builder = Client::builder()
         .keyring(keyring)
@@ -125,7 +135,12 @@ fn run(cli: Cli) -> Result<(), String> {
         .map_err(|e| format!("starting the async runtime: {e}"))?;
     match cli.command {
         Command::Encrypt(args) => {
-            let client = client(&args.common, CommitmentPolicy::default(), args.suite, args.frame_length)?;
+            let client = client(
+                &args.common,
+                CommitmentPolicy::default(),
+                args.suite,
+                args.frame_length,
+            )?;
             let context: EncryptionContext = args.encryption_context.into_iter().collect();
             let plaintext = zeroize::Zeroizing::new(read_input(&args.common.input)?);
             let message = runtime
@@ -161,4 +176,3 @@ fn main() -> ExitCode {
         }
     }
 }
-

@@ -18,10 +18,12 @@ pub(crate) fn write_atomically(path: &str, data: &[u8]) -> Result<(), String> {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("creating a temporary file in {}: {e}", dir.display()))?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| format!("creating a temporary file in {}: {e}", dir.display()))?;
     file.write_all(data)
         .and_then(|()| file.as_file().sync_all())
         .map_err(|e| format!("writing {path}: {e}"))?;
-    file.persist(target).map_err(|e| format!("renaming into {path}: {}", e.error))?;
+    file.persist(target)
+        .map_err(|e| format!("renaming into {path}: {}", e.error))?;
     Ok(())
 }

@@ -8,8 +8,8 @@ use crate::format::header::Header;
 use crate::format::EncryptionContext;
 use crate::keyring::Keyring;
 use crate::materials::{
-    DecryptRequest, DecryptionMaterials, DefaultMaterialsManager, EncryptionMaterials, EncryptionRequest,
-    MaterialsManager,
+    DecryptRequest, DecryptionMaterials, DefaultMaterialsManager, EncryptionMaterials,
+    EncryptionRequest, MaterialsManager,
 };
 use crate::message::{decrypt, encrypt};
 use crate::policy::CommitmentPolicy;
@@ -121,7 +121,10 @@ impl ClientBuilder {
             self.commitment_policy.check_encrypt(suite)?;
         }
         if self.max_encrypted_data_keys == Some(0) {
-            return Err(crate::error::KeyringError::Config("max encrypted data keys must be at least 1".into()).into());
+            return Err(crate::error::KeyringError::Config(
+                "max encrypted data keys must be at least 1".into(),
+            )
+            .into());
         }
         Ok(Client {
             materials,
@@ -155,17 +158,30 @@ impl Client {
     ///
     /// When the materials manager has materials ready (a cache hit), this
     /// completes without awaiting.
-    pub async fn encrypt(&self, plaintext: &[u8], context: &EncryptionContext) -> Result<Vec<u8>, Error> {
+    pub async fn encrypt(
+        &self,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Vec<u8>, Error> {
         let request = self.encryption_request(context, Some(plaintext.len() as u64))?;
         let materials = self.encryption_materials(&request).await?;
-        encrypt::encrypt(&materials, plaintext, self.frame_length, self.max_encrypted_data_keys)
+        encrypt::encrypt(
+            &materials,
+            plaintext,
+            self.frame_length,
+            self.max_encrypted_data_keys,
+        )
     }
 
     /// Decrypts `message`. Each pair of `reproduced_context` must either be
     /// stored in the message with the same value or be authenticated by it
     /// (pairs written by a required-context manager); otherwise decryption
     /// fails before any plaintext is produced.
-    pub async fn decrypt(&self, message: &[u8], reproduced_context: &EncryptionContext) -> Result<Decrypted, Error> {
+    pub async fn decrypt(
+        &self,
+        message: &[u8],
+        reproduced_context: &EncryptionContext,
+    ) -> Result<Decrypted, Error> {
         let parsed = Header::parse(message, self.max_encrypted_data_keys)?;
         self.commitment_policy.check_decrypt(parsed.header.suite)?;
         let request = DecryptRequest {
@@ -173,7 +189,8 @@ impl Client {
             commitment_policy: self.commitment_policy,
             encrypted_data_keys: &parsed.header.encrypted_data_keys,
             encryption_context: &parsed.header.encryption_context,
-            reproduced_encryption_context: (!reproduced_context.is_empty()).then_some(reproduced_context),
+            reproduced_encryption_context: (!reproduced_context.is_empty())
+                .then_some(reproduced_context),
         };
         let materials = self.decryption_materials(&request).await?;
         let plaintext = decrypt::decrypt(message, &parsed, &materials)?;
@@ -188,12 +205,20 @@ impl Client {
     /// [`Client::encrypt`] for callers without an async runtime. Suitable
     /// for local keyrings and cache hits; keyrings that need a runtime
     /// (AWS KMS) must use the async method inside one.
-    pub fn encrypt_blocking(&self, plaintext: &[u8], context: &EncryptionContext) -> Result<Vec<u8>, Error> {
+    pub fn encrypt_blocking(
+        &self,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Vec<u8>, Error> {
         crate::block_on(self.encrypt(plaintext, context))
     }
 
     /// [`Client::decrypt`] for callers without an async runtime.
-    pub fn decrypt_blocking(&self, message: &[u8], reproduced_context: &EncryptionContext) -> Result<Decrypted, Error> {
+    pub fn decrypt_blocking(
+        &self,
+        message: &[u8],
+        reproduced_context: &EncryptionContext,
+    ) -> Result<Decrypted, Error> {
         crate::block_on(self.decrypt(message, reproduced_context))
     }
 

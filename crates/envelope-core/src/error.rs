@@ -168,6 +168,88 @@ pub enum KeyringError {
         /// Whether retrying later may succeed (throttling, timeouts, outages).
         retryable: bool,
     },
+    /// An AWS KMS request for the named key failed, or its response failed
+    /// a check (added for `envelope-kms`).
+    #[error("AWS KMS key {key_id}: {kind}: {message}")]
+    Kms {
+        /// The key ARN, alias or key id the request named.
+        key_id: String,
+        /// The kind of failure.
+        kind: KmsErrorKind,
+        /// The service's message, or the check that failed (no key material).
+        message: String,
+    },
+}
+
+/// Why an AWS KMS request failed (see [`KeyringError::Kms`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KmsErrorKind {
+    /// `NotFoundException`: the key does not exist.
+    NotFound,
+    /// `DisabledException`: the key is disabled.
+    Disabled,
+    /// `KMSInvalidStateException`: for example, pending deletion.
+    InvalidState,
+    /// `AccessDeniedException`: the caller may not use the key.
+    AccessDenied,
+    /// `InvalidCiphertextException` or `IncorrectKeyException`: the
+    /// ciphertext or the encryption context is wrong.
+    InvalidCiphertext,
+    /// Throttled (`ThrottlingException`, `LimitExceededException`) after
+    /// the client's retries.
+    Throttled,
+    /// The connect, attempt or operation timeout expired.
+    Timeout,
+    /// The service could not be reached (DNS, connection, TLS, I/O).
+    Network,
+    /// The service reported an internal or dependency failure.
+    Unavailable,
+    /// The response failed a check: wrong key ARN or data key length.
+    InvalidResponse,
+    /// Any other error.
+    Other,
+}
+
+impl KmsErrorKind {
+    /// Whether retrying later may succeed.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            Self::Throttled | Self::Timeout | Self::Network | Self::Unavailable
+        )
+    }
+}
+
+impl std::fmt::Display for KmsErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::NotFound => "not found",
+            Self::Disabled => "disabled",
+            Self::InvalidState => "invalid key state",
+            Self::AccessDenied => "access denied",
+            Self::InvalidCiphertext => "invalid ciphertext or encryption context",
+            Self::Throttled => "throttled",
+            Self::Timeout => "timed out",
+            Self::Network => "network failure",
+            Self::Unavailable => "service unavailable",
+            Self::InvalidResponse => "invalid response",
+            Self::Other => "request failed",
+        })
+    }
+}
+
+impl KeyringError {
+    /// Whether retrying later may succeed: a throttled, timed-out or
+    /// unreachable key service, here or in any nested keyring error.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            KeyringError::Other { retryable, .. } => *retryable,
+            KeyringError::Kms { kind, .. } => kind.is_retryable(),
+            KeyringError::AllFailed(errors) => errors.iter().any(KeyringError::is_retryable),
+            _ => false,
+        }
+    }
 }
 
 fn join(errors: &[KeyringError]) -> String {
@@ -236,10 +318,7 @@ impl Error {
     /// Whether retrying later may succeed (a throttled or unreachable key service).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Keyring(KeyringError::Other { retryable, .. }) => *retryable,
-            Error::Keyring(KeyringError::AllFailed(errors)) => errors
-                .iter()
-                .any(|e| matches!(e, KeyringError::Other { retryable: true, .. })),
+            Error::Keyring(error) => error.is_retryable(),
             _ => false,
         }
     }

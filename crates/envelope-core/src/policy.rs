@@ -32,7 +32,9 @@ impl CommitmentPolicy {
     /// this is 0x0378, as in the official Python and Rust SDKs.
     pub const fn default_suite(self) -> AlgorithmSuite {
         match self {
-            Self::ForbidEncryptAllowDecrypt => AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha384EcdsaP384,
+            Self::ForbidEncryptAllowDecrypt => {
+                AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha384EcdsaP384
+            }
             _ => AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
         }
     }
@@ -52,7 +54,12 @@ impl CommitmentPolicy {
         self.result(allowed, suite, "decrypting")
     }
 
-    fn result(self, allowed: bool, suite: AlgorithmSuite, operation: &'static str) -> Result<(), PolicyError> {
+    fn result(
+        self,
+        allowed: bool,
+        suite: AlgorithmSuite,
+        operation: &'static str,
+    ) -> Result<(), PolicyError> {
         if allowed {
             Ok(())
         } else {

@@ -50,7 +50,7 @@ impl MessageFormatVersion {
 }
 
 /// One of the eleven algorithm suites.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AlgorithmSuite {
     /// 0x0014: AES-128-GCM, no KDF.
@@ -75,13 +75,8 @@ pub enum AlgorithmSuite {
     Aes256GcmHkdfSha512CommitKey,
     /// 0x0578: AES-256-GCM, HKDF-SHA512, key commitment, ECDSA P-384.
     /// The default, as in the official SDKs.
+    #[default]
     Aes256GcmHkdfSha512CommitKeyEcdsaP384,
-}
-
-impl Default for AlgorithmSuite {
-    fn default() -> Self {
-        Self::Aes256GcmHkdfSha512CommitKeyEcdsaP384
-    }
 }
 
 impl AlgorithmSuite {
@@ -159,10 +154,14 @@ impl AlgorithmSuite {
     /// The signature algorithm, if the suite signs messages.
     pub const fn signature(self) -> Option<SignatureAlgorithm> {
         match self {
-            Self::Aes128GcmIv12Tag16HkdfSha256EcdsaP256 => Some(SignatureAlgorithm::EcdsaP256Sha256),
+            Self::Aes128GcmIv12Tag16HkdfSha256EcdsaP256 => {
+                Some(SignatureAlgorithm::EcdsaP256Sha256)
+            }
             Self::Aes192GcmIv12Tag16HkdfSha384EcdsaP384
             | Self::Aes256GcmIv12Tag16HkdfSha384EcdsaP384
-            | Self::Aes256GcmHkdfSha512CommitKeyEcdsaP384 => Some(SignatureAlgorithm::EcdsaP384Sha384),
+            | Self::Aes256GcmHkdfSha512CommitKeyEcdsaP384 => {
+                Some(SignatureAlgorithm::EcdsaP384Sha384)
+            }
             _ => None,
         }
     }
@@ -197,7 +196,8 @@ impl std::str::FromStr for AlgorithmSuite {
     /// Parses `0x0578`, `0578` or `578` (hex).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let hex = s.trim_start_matches("0x").trim_start_matches("0X");
-        let id = u16::from_str_radix(hex, 16).map_err(|_| FormatError::UnknownSuiteName(s.to_owned()))?;
+        let id = u16::from_str_radix(hex, 16)
+            .map_err(|_| FormatError::UnknownSuiteName(s.to_owned()))?;
         Self::from_id(id)
     }
 }
@@ -210,7 +210,10 @@ mod tests {
     fn ids_round_trip() {
         for suite in AlgorithmSuite::ALL {
             assert_eq!(AlgorithmSuite::from_id(suite.id()).ok(), Some(suite));
-            assert_eq!(suite.to_string().parse::<AlgorithmSuite>().ok(), Some(suite));
+            assert_eq!(
+                suite.to_string().parse::<AlgorithmSuite>().ok(),
+                Some(suite)
+            );
         }
         assert!(AlgorithmSuite::from_id(0x0579).is_err());
     }

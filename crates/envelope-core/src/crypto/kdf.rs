@@ -22,7 +22,10 @@ pub(crate) struct MessageKeys {
 
 impl MessageKeys {
     /// Constant-time check of the header's commitment against the derived one.
-    pub(crate) fn verify_commitment(&self, from_header: Option<&[u8; COMMIT_KEY_LEN]>) -> Result<(), CryptoError> {
+    pub(crate) fn verify_commitment(
+        &self,
+        from_header: Option<&[u8; COMMIT_KEY_LEN]>,
+    ) -> Result<(), CryptoError> {
         match (&self.commitment, from_header) {
             (None, None) => Ok(()),
             (Some(derived), Some(stored)) if bool::from(derived.ct_eq(stored)) => Ok(()),
@@ -76,7 +79,8 @@ pub(crate) fn derive(
             expand(&prk, &[&suite_id, message_id], derived)?;
         }
         Kdf::HkdfSha512 => {
-            let prk = hkdf::Salt::new(hkdf::HKDF_SHA512, message_id).extract(data_key.expose_secret());
+            let prk =
+                hkdf::Salt::new(hkdf::HKDF_SHA512, message_id).extract(data_key.expose_secret());
             expand(&prk, &[&suite_id, b"DERIVEKEY"], derived)?;
             let mut commit = [0u8; COMMIT_KEY_LEN];
             expand(&prk, &[b"COMMITKEY"], &mut commit)?;

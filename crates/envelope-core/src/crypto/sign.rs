@@ -131,7 +131,10 @@ pub(crate) struct VerifyingKey {
 
 impl VerifyingKey {
     /// Parses the base64 compressed point from the encryption context.
-    pub(crate) fn from_base64(algorithm: SignatureAlgorithm, encoded: &str) -> Result<Self, CryptoError> {
+    pub(crate) fn from_base64(
+        algorithm: SignatureAlgorithm,
+        encoded: &str,
+    ) -> Result<Self, CryptoError> {
         if encoded.len() != algorithm.public_key_base64_len() {
             return Err(CryptoError::InvalidPublicKey);
         }
@@ -163,7 +166,10 @@ mod tests {
 
     #[test]
     fn sign_verify_with_compressed_key() {
-        for alg in [SignatureAlgorithm::EcdsaP256Sha256, SignatureAlgorithm::EcdsaP384Sha384] {
+        for alg in [
+            SignatureAlgorithm::EcdsaP256Sha256,
+            SignatureAlgorithm::EcdsaP384Sha384,
+        ] {
             let key = SigningKey::generate(alg).expect("keygen");
             assert_eq!(key.public_key_base64().len(), alg.public_key_base64_len());
             let mut d = key.digester();

@@ -34,7 +34,12 @@ pub(crate) struct BodyAad {
 }
 
 impl BodyAad {
-    pub(crate) fn new(message_id: &[u8], kind: BlockKind, sequence: u32, plaintext_len: u64) -> Self {
+    pub(crate) fn new(
+        message_id: &[u8],
+        kind: BlockKind,
+        sequence: u32,
+        plaintext_len: u64,
+    ) -> Self {
         let mut buf = [0u8; 32 + 35 + 4 + 8];
         let mut len = 0;
         for part in [
@@ -71,7 +76,11 @@ pub(crate) struct Block<'a> {
 }
 
 /// Reads the next frame, checking its sequence number and length.
-pub(crate) fn read_frame<'a>(r: &mut Reader<'a>, frame_length: u32, expected: u32) -> Result<Block<'a>, FormatError> {
+pub(crate) fn read_frame<'a>(
+    r: &mut Reader<'a>,
+    frame_length: u32,
+    expected: u32,
+) -> Result<Block<'a>, FormatError> {
     let first = r.u32("frame sequence number")?;
     let (kind, sequence) = if first == FINAL_FRAME_MARKER {
         (BlockKind::FinalFrame, r.u32("final frame sequence number")?)
@@ -119,7 +128,9 @@ pub(crate) fn read_single_block<'a>(r: &mut Reader<'a>) -> Result<Block<'a>, For
         .filter(|len| *len <= r.remaining())
         .ok_or(FormatError::Truncated {
             field: "body ciphertext",
-            needed: usize::try_from(len).unwrap_or(usize::MAX).saturating_sub(r.remaining()),
+            needed: usize::try_from(len)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(r.remaining()),
         })?;
     let ciphertext = r.bytes(len, "body ciphertext")?;
     let tag = r.array("body tag")?;

@@ -117,9 +117,10 @@ impl EncryptionContext {
         for _ in 0..count {
             let key = reader.short_bytes("encryption context key")?;
             let value = reader.short_bytes("encryption context value")?;
-            let key = std::str::from_utf8(key).map_err(|_| FormatError::NotUtf8("encryption context key"))?;
-            let value =
-                std::str::from_utf8(value).map_err(|_| FormatError::NotUtf8("encryption context value"))?;
+            let key = std::str::from_utf8(key)
+                .map_err(|_| FormatError::NotUtf8("encryption context key"))?;
+            let value = std::str::from_utf8(value)
+                .map_err(|_| FormatError::NotUtf8("encryption context value"))?;
             if map.insert(key.to_owned(), value.to_owned()).is_some() {
                 return Err(FormatError::DuplicateContextKey(key.to_owned()));
             }
@@ -142,7 +143,11 @@ impl fmt::Debug for EncryptionContext {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for EncryptionContext {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Self(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        Self(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 }
 
@@ -165,7 +170,10 @@ mod tests {
         let bytes = ec.serialize().expect("fits");
         assert_eq!(bytes, b"\x00\x02\x00\x01a\x00\x011\x00\x01b\x00\x012");
         assert_eq!(EncryptionContext::parse(&bytes).expect("parses"), ec);
-        assert!(EncryptionContext::new().serialize().expect("fits").is_empty());
+        assert!(EncryptionContext::new()
+            .serialize()
+            .expect("fits")
+            .is_empty());
     }
 
     #[test]
@@ -182,7 +190,10 @@ mod tests {
     #[test]
     fn rejects_duplicates_and_bad_lengths() {
         let dup = b"\x00\x02\x00\x01a\x00\x011\x00\x01a\x00\x012";
-        assert!(matches!(EncryptionContext::parse(dup), Err(FormatError::DuplicateContextKey(_))));
+        assert!(matches!(
+            EncryptionContext::parse(dup),
+            Err(FormatError::DuplicateContextKey(_))
+        ));
         assert!(EncryptionContext::parse(b"\x00\x01\x00\x05ab").is_err());
         assert!(EncryptionContext::parse(b"\x00\x00\x00").is_err());
     }

@@ -47,7 +47,10 @@ impl fmt::Debug for EncryptedDataKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EncryptedDataKey")
             .field("provider_id", &self.provider_id)
-            .field("provider_info", &String::from_utf8_lossy(&self.provider_info))
+            .field(
+                "provider_info",
+                &String::from_utf8_lossy(&self.provider_info),
+            )
             .field("ciphertext_len", &self.ciphertext.len())
             .finish()
     }

@@ -90,7 +90,10 @@ pub(crate) struct ParsedHeader {
 impl Header {
     /// Parses a header from the start of `input`. Parsing stops as soon as
     /// the EDK count exceeds `max_edks`, before any EDK is read.
-    pub(crate) fn parse(input: &[u8], max_edks: Option<usize>) -> Result<ParsedHeader, FormatError> {
+    pub(crate) fn parse(
+        input: &[u8],
+        max_edks: Option<usize>,
+    ) -> Result<ParsedHeader, FormatError> {
         let mut r = Reader::new(input);
         let version = r.u8("version")?;
         let version = match version {
@@ -108,7 +111,11 @@ impl Header {
         if suite.message_format() != version {
             return Err(FormatError::SuiteVersionMismatch {
                 suite: suite.id(),
-                version: if version == MessageFormatVersion::V1 { 1 } else { 2 },
+                version: if version == MessageFormatVersion::V1 {
+                    1
+                } else {
+                    2
+                },
             });
         }
         let message_id = match version {
@@ -116,7 +123,8 @@ impl Header {
             MessageFormatVersion::V2 => MessageId::V2(r.array("message id")?),
         };
         let ec_len = r.u16("encryption context length")?;
-        let encryption_context = EncryptionContext::parse(r.bytes(usize::from(ec_len), "encryption context")?)?;
+        let encryption_context =
+            EncryptionContext::parse(r.bytes(usize::from(ec_len), "encryption context")?)?;
 
         let edk_count = usize::from(r.u16("encrypted data key count")?);
         if edk_count == 0 {
@@ -127,7 +135,10 @@ impl Header {
         }
         if let Some(max) = max_edks {
             if edk_count > max {
-                return Err(FormatError::TooManyEncryptedDataKeys { count: edk_count, max });
+                return Err(FormatError::TooManyEncryptedDataKeys {
+                    count: edk_count,
+                    max,
+                });
             }
         }
         // Each EDK is at least 6 bytes, so a count the input cannot hold
@@ -254,5 +265,17 @@ pub(crate) fn write_body(
 pub(crate) fn max_len(serialized_context_len: usize, edks: &[EncryptedDataKey]) -> usize {
     let edks: usize = edks.iter().map(EncryptedDataKey::serialized_len).sum();
     // version+type+suite+id(32)+ec len+count+content+reserved+ivlen+frame+commit+iv+tag
-    1 + 1 + 2 + 32 + 2 + serialized_context_len + 2 + edks + 1 + 5 + 4 + COMMIT_KEY_LEN + IV_LEN + TAG_LEN
+    1 + 1
+        + 2
+        + 32
+        + 2
+        + serialized_context_len
+        + 2
+        + edks
+        + 1
+        + 5
+        + 4
+        + COMMIT_KEY_LEN
+        + IV_LEN
+        + TAG_LEN
 }

@@ -21,7 +21,11 @@ impl<'a> Reader<'a> {
         self.buf.len() - self.pos
     }
 
-    pub(crate) fn bytes(&mut self, len: usize, field: &'static str) -> Result<&'a [u8], FormatError> {
+    pub(crate) fn bytes(
+        &mut self,
+        len: usize,
+        field: &'static str,
+    ) -> Result<&'a [u8], FormatError> {
         let remaining = self.remaining();
         if len > remaining {
             return Err(FormatError::Truncated {
@@ -34,7 +38,10 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    pub(crate) fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], FormatError> {
+    pub(crate) fn array<const N: usize>(
+        &mut self,
+        field: &'static str,
+    ) -> Result<[u8; N], FormatError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.bytes(N, field)?);
         Ok(out)
@@ -64,7 +71,11 @@ impl<'a> Reader<'a> {
 }
 
 /// Appends a u16 length prefix and the bytes, checking the length fits.
-pub(crate) fn put_short_bytes(out: &mut Vec<u8>, bytes: &[u8], field: &'static str) -> Result<(), FormatError> {
+pub(crate) fn put_short_bytes(
+    out: &mut Vec<u8>,
+    bytes: &[u8],
+    field: &'static str,
+) -> Result<(), FormatError> {
     let len = u16::try_from(bytes.len()).map_err(|_| FormatError::TooLong {
         field,
         actual: bytes.len(),

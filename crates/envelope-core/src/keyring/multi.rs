@@ -22,11 +22,19 @@ pub struct MultiKeyring {
 impl MultiKeyring {
     /// A multi-keyring. Without a generator it can only encrypt when the
     /// materials already carry a data key (as in decrypt-only setups).
-    pub fn new(generator: Option<Arc<dyn Keyring>>, children: Vec<Arc<dyn Keyring>>) -> Result<Self, KeyringError> {
+    pub fn new(
+        generator: Option<Arc<dyn Keyring>>,
+        children: Vec<Arc<dyn Keyring>>,
+    ) -> Result<Self, KeyringError> {
         if generator.is_none() && children.is_empty() {
-            return Err(KeyringError::Config("a multi-keyring needs at least one keyring".into()));
+            return Err(KeyringError::Config(
+                "a multi-keyring needs at least one keyring".into(),
+            ));
         }
-        Ok(Self { generator, children })
+        Ok(Self {
+            generator,
+            children,
+        })
     }
 
     fn all(&self) -> impl Iterator<Item = &Arc<dyn Keyring>> {

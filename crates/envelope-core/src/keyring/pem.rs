@@ -18,7 +18,12 @@ pub(crate) fn decode(pem: &str, label: &str) -> Result<Zeroizing<Vec<u8>>, Keyri
         .find(&end)
         .ok_or_else(|| KeyringError::Config(format!("no \"{end}\" line in the PEM input")))?
         + start;
-    let body: Zeroizing<String> = Zeroizing::new(pem[start..stop].chars().filter(|c| !c.is_whitespace()).collect());
+    let body: Zeroizing<String> = Zeroizing::new(
+        pem[start..stop]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect(),
+    );
     BASE64
         .decode(body.as_bytes())
         .map(Zeroizing::new)

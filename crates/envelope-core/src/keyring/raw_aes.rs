@@ -28,7 +28,11 @@ pub struct RawAesKeyring {
 impl RawAesKeyring {
     /// A keyring for `wrapping_key` (16, 24 or 32 bytes) named
     /// `namespace`/`name`. The namespace must not start with `aws-kms`.
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>, wrapping_key: &[u8]) -> Result<Self, KeyringError> {
+    pub fn new(
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        wrapping_key: &[u8],
+    ) -> Result<Self, KeyringError> {
         let namespace = namespace.into();
         if namespace.starts_with(KMS_PROVIDER_PREFIX) {
             return Err(KeyringError::Config(format!(
@@ -84,8 +88,10 @@ impl Keyring for RawAesKeyring {
             reason: reason.to_owned(),
         };
         if materials.data_key.is_none() {
-            materials.data_key =
-                Some(DataKey::generate(materials.suite.key_len()).map_err(|e| wrap_failed(&e.to_string()))?);
+            materials.data_key = Some(
+                DataKey::generate(materials.suite.key_len())
+                    .map_err(|e| wrap_failed(&e.to_string()))?,
+            );
         }
         let Some(data_key) = materials.data_key.as_ref() else {
             return Err(wrap_failed("no data key"));
@@ -124,29 +130,41 @@ impl Keyring for RawAesKeyring {
         if materials.data_key.is_some() {
             return Ok(());
         }
-        let aad = materials
-            .encryption_context
-            .serialize()
-            .map_err(|e| KeyringError::UnwrapFailed {
-                keyring: self.describe(),
-                reason: e.to_string(),
-            })?;
+        let aad =
+            materials
+                .encryption_context
+                .serialize()
+                .map_err(|e| KeyringError::UnwrapFailed {
+                    keyring: self.describe(),
+                    reason: e.to_string(),
+                })?;
         let mut matched = false;
         for edk in edks {
-            let Some(iv) = self.matching_iv(edk) else { continue };
-            matched = true;
-            let Some((wrapped, tag)) = edk.ciphertext.split_at_checked(edk.ciphertext.len().saturating_sub(TAG_LEN)) else {
+            let Some(iv) = self.matching_iv(edk) else {
                 continue;
             };
-            let (Ok(tag), true) = (<&[u8; TAG_LEN]>::try_from(tag), wrapped.len() == materials.suite.key_len()) else {
+            matched = true;
+            let Some((wrapped, tag)) = edk
+                .ciphertext
+                .split_at_checked(edk.ciphertext.len().saturating_sub(TAG_LEN))
+            else {
+                continue;
+            };
+            let (Ok(tag), true) = (
+                <&[u8; TAG_LEN]>::try_from(tag),
+                wrapped.len() == materials.suite.key_len(),
+            ) else {
                 continue;
             };
             let mut key = zeroize::Zeroizing::new(wrapped.to_vec());
             if self.key.open_in_place(iv, &aad, &mut key, tag).is_ok() {
-                materials.data_key = Some(DataKey::from_slice(&key).map_err(|e| KeyringError::UnwrapFailed {
-                    keyring: self.describe(),
-                    reason: e.to_string(),
-                })?);
+                materials.data_key =
+                    Some(
+                        DataKey::from_slice(&key).map_err(|e| KeyringError::UnwrapFailed {
+                            keyring: self.describe(),
+                            reason: e.to_string(),
+                        })?,
+                    );
                 return Ok(());
             }
         }

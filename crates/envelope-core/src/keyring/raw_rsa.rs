@@ -99,8 +99,13 @@ impl RawRsaKeyring {
                 let der = pem::decode(pem_text, "PUBLIC KEY")?;
                 let key = PublicEncryptingKey::from_der(&der).map_err(|_| bad("public"))?;
                 Ok(match padding.oaep() {
-                    Some(alg) => PublicKey::Oaep(OaepPublicEncryptingKey::new(key).map_err(|_| bad("public"))?, alg),
-                    None => PublicKey::Pkcs1(Pkcs1PublicEncryptingKey::new(key).map_err(|_| bad("public"))?),
+                    Some(alg) => PublicKey::Oaep(
+                        OaepPublicEncryptingKey::new(key).map_err(|_| bad("public"))?,
+                        alg,
+                    ),
+                    None => PublicKey::Pkcs1(
+                        Pkcs1PublicEncryptingKey::new(key).map_err(|_| bad("public"))?,
+                    ),
                 })
             })
             .transpose()?;
@@ -109,8 +114,13 @@ impl RawRsaKeyring {
                 let der = pem::decode(pem_text, "PRIVATE KEY")?;
                 let key = PrivateDecryptingKey::from_pkcs8(&der).map_err(|_| bad("private"))?;
                 Ok(match padding.oaep() {
-                    Some(alg) => PrivateKey::Oaep(OaepPrivateDecryptingKey::new(key).map_err(|_| bad("private"))?, alg),
-                    None => PrivateKey::Pkcs1(Pkcs1PrivateDecryptingKey::new(key).map_err(|_| bad("private"))?),
+                    Some(alg) => PrivateKey::Oaep(
+                        OaepPrivateDecryptingKey::new(key).map_err(|_| bad("private"))?,
+                        alg,
+                    ),
+                    None => PrivateKey::Pkcs1(
+                        Pkcs1PrivateDecryptingKey::new(key).map_err(|_| bad("private"))?,
+                    ),
                 })
             })
             .transpose()?;
@@ -137,11 +147,17 @@ impl RawRsaKeyring {
             None => return Err(failed("no public key configured")),
             Some(PublicKey::Oaep(public, alg)) => {
                 out.resize(public.ciphertext_size(), 0);
-                public.encrypt(alg, key, &mut out, None).map_err(|_| failed("RSA-OAEP encryption failed"))?.len()
+                public
+                    .encrypt(alg, key, &mut out, None)
+                    .map_err(|_| failed("RSA-OAEP encryption failed"))?
+                    .len()
             }
             Some(PublicKey::Pkcs1(public)) => {
                 out.resize(public.ciphertext_size(), 0);
-                public.encrypt(key, &mut out).map_err(|_| failed("RSA PKCS#1 encryption failed"))?.len()
+                public
+                    .encrypt(key, &mut out)
+                    .map_err(|_| failed("RSA PKCS#1 encryption failed"))?
+                    .len()
             }
         };
         out.truncate(len);
@@ -181,12 +197,13 @@ impl fmt::Debug for RawRsaKeyring {
 impl Keyring for RawRsaKeyring {
     async fn on_encrypt(&self, materials: &mut EncryptionMaterials) -> Result<(), KeyringError> {
         if materials.data_key.is_none() {
-            materials.data_key = Some(DataKey::generate(materials.suite.key_len()).map_err(|e| {
-                KeyringError::WrapFailed {
-                    keyring: self.describe(),
-                    reason: e.to_string(),
-                }
-            })?);
+            materials.data_key =
+                Some(DataKey::generate(materials.suite.key_len()).map_err(|e| {
+                    KeyringError::WrapFailed {
+                        keyring: self.describe(),
+                        reason: e.to_string(),
+                    }
+                })?);
         }
         let ciphertext = match materials.data_key.as_ref() {
             Some(key) => self.wrap(key.expose_secret())?,
@@ -213,7 +230,10 @@ impl Keyring for RawRsaKeyring {
             return Ok(());
         }
         let Some(private) = &self.private else {
-            return Err(KeyringError::Config(format!("{} has no private key to decrypt with", self.describe())));
+            return Err(KeyringError::Config(format!(
+                "{} has no private key to decrypt with",
+                self.describe()
+            )));
         };
         let mut matched = false;
         for edk in edks {
@@ -221,7 +241,9 @@ impl Keyring for RawRsaKeyring {
                 continue;
             }
             matched = true;
-            let Some(key) = self.unwrap_key(private, &edk.ciphertext) else { continue };
+            let Some(key) = self.unwrap_key(private, &edk.ciphertext) else {
+                continue;
+            };
             if key.len() == materials.suite.key_len() {
                 materials.data_key = DataKey::from_slice(&key).ok();
                 if materials.data_key.is_some() {

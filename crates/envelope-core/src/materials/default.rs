@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{DecryptRequest, DecryptionMaterials, EncryptionMaterials, EncryptionRequest, MaterialsManager};
+use super::{
+    DecryptRequest, DecryptionMaterials, EncryptionMaterials, EncryptionRequest, MaterialsManager,
+};
 use crate::crypto::sign::VerifyingKey;
 use crate::crypto::SigningKey;
 use crate::error::{Error, PolicyError};
@@ -62,19 +64,31 @@ impl MaterialsManager for DefaultMaterialsManager {
         }
         let mut materials = EncryptionMaterials::new(suite, context);
         materials.signing_key = signing_key;
-        materials.required_encryption_context_keys = request.required_encryption_context_keys.clone();
+        materials.required_encryption_context_keys =
+            request.required_encryption_context_keys.clone();
         self.keyring.on_encrypt(&mut materials).await?;
         match &materials.data_key {
             Some(key) if key.len() == suite.key_len() => {}
-            _ => return Err(PolicyError::InvalidMaterials("the keyring produced no data key of the suite's length").into()),
+            _ => {
+                return Err(PolicyError::InvalidMaterials(
+                    "the keyring produced no data key of the suite's length",
+                )
+                .into())
+            }
         }
         if materials.encrypted_data_keys.is_empty() {
-            return Err(PolicyError::InvalidMaterials("the keyring produced no encrypted data key").into());
+            return Err(PolicyError::InvalidMaterials(
+                "the keyring produced no encrypted data key",
+            )
+            .into());
         }
         Ok(Arc::new(materials))
     }
 
-    async fn decrypt_materials(&self, request: &DecryptRequest<'_>) -> Result<Arc<DecryptionMaterials>, Error> {
+    async fn decrypt_materials(
+        &self,
+        request: &DecryptRequest<'_>,
+    ) -> Result<Arc<DecryptionMaterials>, Error> {
         let suite = request.suite;
         request.commitment_policy.check_decrypt(suite)?;
         let public_key = request.encryption_context.get(PUBLIC_KEY_FIELD);
@@ -124,7 +138,10 @@ impl MaterialsManager for DefaultMaterialsManager {
             .await?;
         match &materials.data_key {
             Some(key) if key.len() == suite.key_len() => Ok(Arc::new(materials)),
-            _ => Err(PolicyError::InvalidMaterials("the keyring returned no data key of the suite's length").into()),
+            _ => Err(PolicyError::InvalidMaterials(
+                "the keyring returned no data key of the suite's length",
+            )
+            .into()),
         }
     }
 }

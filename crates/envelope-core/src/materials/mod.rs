@@ -126,9 +126,12 @@ impl DecryptionMaterials {
 
     /// The serialized authenticated-only pairs, for the header tag's AAD.
     pub(crate) fn authenticated_only_context(&self) -> Result<Vec<u8>, FormatError> {
-        split_context(&self.encryption_context, &self.required_encryption_context_keys)
-            .1
-            .serialize()
+        split_context(
+            &self.encryption_context,
+            &self.required_encryption_context_keys,
+        )
+        .1
+        .serialize()
     }
 }
 
@@ -173,7 +176,10 @@ pub trait MaterialsManager: Send + Sync {
     ) -> Result<Arc<EncryptionMaterials>, Error>;
 
     /// Materials to decrypt one message.
-    async fn decrypt_materials(&self, request: &DecryptRequest<'_>) -> Result<Arc<DecryptionMaterials>, Error>;
+    async fn decrypt_materials(
+        &self,
+        request: &DecryptRequest<'_>,
+    ) -> Result<Arc<DecryptionMaterials>, Error>;
 
     /// Encryption materials available right now without awaiting (a cache
     /// hit), or `None` to take the async path.

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{DecryptRequest, DecryptionMaterials, EncryptionMaterials, EncryptionRequest, MaterialsManager};
+use super::{
+    DecryptRequest, DecryptionMaterials, EncryptionMaterials, EncryptionRequest, MaterialsManager,
+};
 use crate::error::{Error, PolicyError};
 
 /// Wraps another manager. Every encryption context must contain the
@@ -19,11 +21,17 @@ pub struct RequiredContextMaterialsManager {
 
 impl RequiredContextMaterialsManager {
     /// Requires `required_keys` on top of `inner`.
-    pub fn new(inner: Arc<dyn MaterialsManager>, required_keys: impl IntoIterator<Item = impl Into<String>>) -> Self {
+    pub fn new(
+        inner: Arc<dyn MaterialsManager>,
+        required_keys: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         let mut required_keys: Vec<String> = required_keys.into_iter().map(Into::into).collect();
         required_keys.sort();
         required_keys.dedup();
-        Self { inner, required_keys }
+        Self {
+            inner,
+            required_keys,
+        }
     }
 }
 
@@ -59,7 +67,10 @@ impl MaterialsManager for RequiredContextMaterialsManager {
         self.inner.get_encryption_materials(&request).await
     }
 
-    async fn decrypt_materials(&self, request: &DecryptRequest<'_>) -> Result<Arc<DecryptionMaterials>, Error> {
+    async fn decrypt_materials(
+        &self,
+        request: &DecryptRequest<'_>,
+    ) -> Result<Arc<DecryptionMaterials>, Error> {
         for key in &self.required_keys {
             if !request
                 .reproduced_encryption_context

@@ -25,16 +25,20 @@ pub(crate) fn authenticate_header(
     let keys = kdf::derive(header.suite, data_key, header.message_id.as_bytes())?;
     keys.verify_commitment(header.commitment.as_ref())?;
     let authenticated_only = materials.authenticated_only_context()?;
-    let body = header_bytes.get(..parsed.body_len).ok_or(FormatError::Truncated {
-        field: "header",
-        needed: parsed.body_len,
-    })?;
+    let body = header_bytes
+        .get(..parsed.body_len)
+        .ok_or(FormatError::Truncated {
+            field: "header",
+            needed: parsed.body_len,
+        })?;
     let verified = if authenticated_only.is_empty() {
-        keys.content.open_in_place(header.header_iv, body, &mut [], &header.tag)
+        keys.content
+            .open_in_place(header.header_iv, body, &mut [], &header.tag)
     } else {
         let mut aad = body.to_vec();
         aad.extend_from_slice(&authenticated_only);
-        keys.content.open_in_place(header.header_iv, &aad, &mut [], &header.tag)
+        keys.content
+            .open_in_place(header.header_iv, &aad, &mut [], &header.tag)
     };
     verified.map_err(|()| CryptoError::HeaderAuthentication)?;
     Ok(keys)
@@ -43,7 +47,11 @@ pub(crate) fn authenticate_header(
 /// Decrypts the body of a header-authenticated message held in `input`
 /// and verifies its footer. The plaintext is returned only if everything
 /// verified; on any failure it is zeroized.
-pub(crate) fn decrypt(input: &[u8], parsed: &ParsedHeader, materials: &DecryptionMaterials) -> Result<Vec<u8>, Error> {
+pub(crate) fn decrypt(
+    input: &[u8],
+    parsed: &ParsedHeader,
+    materials: &DecryptionMaterials,
+) -> Result<Vec<u8>, Error> {
     let keys = authenticate_header(input, parsed, materials)?;
     let header = &parsed.header;
     let message_id = header.message_id.as_bytes();
@@ -54,9 +62,19 @@ pub(crate) fn decrypt(input: &[u8], parsed: &ParsedHeader, materials: &Decryptio
     let open = |block: body::Block<'_>, plaintext: &mut Vec<u8>| -> Result<(), Error> {
         let start = plaintext.len();
         plaintext.extend_from_slice(block.ciphertext);
-        let aad = BodyAad::new(message_id, block.kind, block.sequence, block.ciphertext.len() as u64);
+        let aad = BodyAad::new(
+            message_id,
+            block.kind,
+            block.sequence,
+            block.ciphertext.len() as u64,
+        );
         keys.content
-            .open_in_place(block.iv, aad.as_bytes(), &mut plaintext[start..], &block.tag)
+            .open_in_place(
+                block.iv,
+                aad.as_bytes(),
+                &mut plaintext[start..],
+                &block.tag,
+            )
             .map_err(|()| CryptoError::BodyAuthentication {
                 sequence: block.sequence,
             })?;
@@ -74,12 +92,13 @@ pub(crate) fn decrypt(input: &[u8], parsed: &ParsedHeader, materials: &Decryptio
                 if is_final {
                     break;
                 }
-                expected = expected.checked_add(1).filter(|n| *n != body::FINAL_FRAME_MARKER).ok_or(
-                    FormatError::InvalidField {
+                expected = expected
+                    .checked_add(1)
+                    .filter(|n| *n != body::FINAL_FRAME_MARKER)
+                    .ok_or(FormatError::InvalidField {
                         field: "frame sequence number",
                         reason: "the message has more than 2^32 - 1 frames",
-                    },
-                )?;
+                    })?;
             }
         }
     }

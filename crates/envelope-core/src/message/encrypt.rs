@@ -30,12 +30,17 @@ pub(crate) fn frame_count(len: u64, frame_length: u32) -> Result<u64, PolicyErro
 }
 
 /// Checks the materials against the EDK limit before anything is written.
-pub(crate) fn check_edk_count(materials: &EncryptionMaterials, max_edks: Option<usize>) -> Result<(), FormatError> {
+pub(crate) fn check_edk_count(
+    materials: &EncryptionMaterials,
+    max_edks: Option<usize>,
+) -> Result<(), FormatError> {
     match max_edks {
-        Some(max) if materials.encrypted_data_keys.len() > max => Err(FormatError::TooManyEncryptedDataKeys {
-            count: materials.encrypted_data_keys.len(),
-            max,
-        }),
+        Some(max) if materials.encrypted_data_keys.len() > max => {
+            Err(FormatError::TooManyEncryptedDataKeys {
+                count: materials.encrypted_data_keys.len(),
+                max,
+            })
+        }
         _ => Ok(()),
     }
 }
@@ -104,7 +109,9 @@ pub(crate) fn write_frame(
     let start = out.len();
     out.extend_from_slice(chunk);
     let aad = BodyAad::new(message_id.as_bytes(), kind, sequence, chunk.len() as u64);
-    let tag = keys.content.seal_in_place(iv, aad.as_bytes(), &mut out[start..])?;
+    let tag = keys
+        .content
+        .seal_in_place(iv, aad.as_bytes(), &mut out[start..])?;
     out.extend_from_slice(&tag);
     Ok(())
 }
@@ -136,7 +143,14 @@ pub(crate) fn encrypt(
     for index in 0..frames {
         let chunk = chunks.next().unwrap_or(&[]);
         // index < frames <= MAX_FRAMES, so the sequence fits in a u32.
-        write_frame(&mut out, &keys, &message_id, (index + 1) as u32, chunk, index + 1 == frames)?;
+        write_frame(
+            &mut out,
+            &keys,
+            &message_id,
+            (index + 1) as u32,
+            chunk,
+            index + 1 == frames,
+        )?;
     }
     if let Some(signing_key) = &materials.signing_key {
         let mut digester = signing_key.digester();

@@ -12,7 +12,10 @@ use crate::format::context::PUBLIC_KEY_FIELD;
 use crate::format::header::Header;
 use crate::format::{EncryptedDataKey, EncryptionContext};
 use crate::keyring::Keyring;
-use crate::materials::{DecryptRequest, DecryptionMaterials, DefaultMaterialsManager, EncryptionMaterials, MaterialsManager};
+use crate::materials::{
+    DecryptRequest, DecryptionMaterials, DefaultMaterialsManager, EncryptionMaterials,
+    MaterialsManager,
+};
 use crate::policy::CommitmentPolicy;
 use crate::suite::AlgorithmSuite;
 use crate::RawAesKeyring;
@@ -32,7 +35,10 @@ fn materials(suite: AlgorithmSuite, context: EncryptionContext) -> EncryptionMat
 
 fn decrypt_with_key(message: &[u8]) -> Result<Vec<u8>, Error> {
     let parsed = Header::parse(message, None)?;
-    let mut m = DecryptionMaterials::new(parsed.header.suite, parsed.header.encryption_context.clone());
+    let mut m = DecryptionMaterials::new(
+        parsed.header.suite,
+        parsed.header.encryption_context.clone(),
+    );
     m.data_key = DataKey::from_slice(&KEY[..parsed.header.suite.key_len()]).ok();
     decrypt::decrypt(message, &parsed, &m)
 }
@@ -40,7 +46,13 @@ fn decrypt_with_key(message: &[u8]) -> Result<Vec<u8>, Error> {
 #[test]
 fn forged_commitment_with_valid_header_tag_is_rejected() {
     let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
-    let mut message = encrypt::encrypt(&materials(suite, EncryptionContext::new()), b"hello", 4096, None).expect("encrypt");
+    let mut message = encrypt::encrypt(
+        &materials(suite, EncryptionContext::new()),
+        b"hello",
+        4096,
+        None,
+    )
+    .expect("encrypt");
     assert_eq!(decrypt_with_key(&message).expect("valid"), b"hello");
     let parsed = Header::parse(&message, None).expect("parse");
     // Alter the commitment and recompute the header tag under the real key,
@@ -54,7 +66,10 @@ fn forged_commitment_with_valid_header_tag_is_rejected() {
         .seal_in_place([0; IV_LEN], &message[..parsed.body_len], &mut [])
         .expect("tag");
     message[parsed.body_len..parsed.body_len + 16].copy_from_slice(&tag);
-    assert_eq!(decrypt_with_key(&message), Err(Error::Crypto(CryptoError::CommitmentMismatch)));
+    assert_eq!(
+        decrypt_with_key(&message),
+        Err(Error::Crypto(CryptoError::CommitmentMismatch))
+    );
 }
 
 #[test]
@@ -71,7 +86,13 @@ fn python_style_empty_final_frame_decrypts() {
 
 fn three_frames() -> (Vec<u8>, usize, usize) {
     let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
-    let message = encrypt::encrypt(&materials(suite, EncryptionContext::new()), &[9u8; 48], 16, None).expect("encrypt");
+    let message = encrypt::encrypt(
+        &materials(suite, EncryptionContext::new()),
+        &[9u8; 48],
+        16,
+        None,
+    )
+    .expect("encrypt");
     let header_len = Header::parse(&message, None).expect("parse").total_len;
     let frame_len = 4 + 12 + 16 + 16;
     (message, header_len, frame_len)
@@ -86,15 +107,24 @@ fn reordered_duplicated_and_missing_frames_are_rejected() {
     let swapped = [&message[..h], frame(1), frame(0), rest].concat();
     assert_eq!(
         decrypt_with_key(&swapped),
-        Err(Error::Format(FormatError::FrameOutOfOrder { expected: 1, found: 2 }))
+        Err(Error::Format(FormatError::FrameOutOfOrder {
+            expected: 1,
+            found: 2
+        }))
     );
     let duplicated = [&message[..h], frame(0), frame(0), rest].concat();
     assert_eq!(
         decrypt_with_key(&duplicated),
-        Err(Error::Format(FormatError::FrameOutOfOrder { expected: 2, found: 1 }))
+        Err(Error::Format(FormatError::FrameOutOfOrder {
+            expected: 2,
+            found: 1
+        }))
     );
     let no_final = [&message[..h], frame(0), frame(1)].concat();
-    assert!(matches!(decrypt_with_key(&no_final), Err(Error::Format(FormatError::Truncated { .. }))));
+    assert!(matches!(
+        decrypt_with_key(&no_final),
+        Err(Error::Format(FormatError::Truncated { .. }))
+    ));
 }
 
 #[test]
@@ -104,7 +134,10 @@ fn huge_declared_lengths_fail_fast() {
     let mut huge_ec = message.clone();
     huge_ec[35] = 0xFF;
     huge_ec[36] = 0xFF;
-    assert!(matches!(Header::parse(&huge_ec, None), Err(FormatError::Truncated { .. })));
+    assert!(matches!(
+        Header::parse(&huge_ec, None),
+        Err(FormatError::Truncated { .. })
+    ));
     // Frame length 0xFFFFFFFF: rejected by the header tag or truncation, never allocated.
     let parsed = Header::parse(&message, None).expect("parse");
     let mut huge_frame = message.clone();
@@ -145,13 +178,18 @@ fn public_key_presence_must_match_the_suite() {
         Err(Error::Policy(PolicyError::PublicKeyPresence(_)))
     ));
     let key = SigningKey::generate(signed.signature().expect("signed")).expect("key");
-    let with_key: EncryptionContext = [(PUBLIC_KEY_FIELD, key.public_key_base64())].into_iter().collect();
+    let with_key: EncryptionContext = [(PUBLIC_KEY_FIELD, key.public_key_base64())]
+        .into_iter()
+        .collect();
     assert!(matches!(
         check(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, &with_key),
         Err(Error::Policy(PolicyError::PublicKeyPresence(_)))
     ));
     let bad_key: EncryptionContext = [(PUBLIC_KEY_FIELD, "AAAA")].into_iter().collect();
-    assert!(matches!(check(signed, &bad_key), Err(Error::Crypto(CryptoError::InvalidPublicKey))));
+    assert!(matches!(
+        check(signed, &bad_key),
+        Err(Error::Crypto(CryptoError::InvalidPublicKey))
+    ));
 }
 
 #[test]
@@ -160,7 +198,9 @@ fn signature_from_another_key_is_rejected() {
     let algorithm = suite.signature().expect("signed");
     let signer = SigningKey::generate(algorithm).expect("key");
     let advertised = SigningKey::generate(algorithm).expect("key");
-    let context: EncryptionContext = [(PUBLIC_KEY_FIELD, advertised.public_key_base64())].into_iter().collect();
+    let context: EncryptionContext = [(PUBLIC_KEY_FIELD, advertised.public_key_base64())]
+        .into_iter()
+        .collect();
     let mut m = materials(suite, context);
     m.signing_key = Some(signer);
     let message = encrypt::encrypt(&m, b"signed", 4096, None).expect("encrypt");
@@ -168,7 +208,8 @@ fn signature_from_another_key_is_rejected() {
     // Materials as the default manager builds them, with the known data key.
     let mut dm = DecryptionMaterials::new(suite, parsed.header.encryption_context.clone());
     dm.verifying_key = Some(
-        crate::crypto::sign::VerifyingKey::from_base64(algorithm, advertised.public_key_base64()).expect("vk"),
+        crate::crypto::sign::VerifyingKey::from_base64(algorithm, advertised.public_key_base64())
+            .expect("vk"),
     );
     dm.data_key = DataKey::from_slice(&KEY).ok();
     assert_eq!(
