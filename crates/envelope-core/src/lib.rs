@@ -42,7 +42,10 @@ pub use crypto::{DataKey, SigningKey};
 pub use error::Error;
 pub use format::{EncryptedDataKey, EncryptionContext};
 pub use keyring::{Keyring, MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding};
-pub use materials::{DefaultMaterialsManager, MaterialsManager, RequiredContextMaterialsManager};
+pub use materials::{
+    CacheStats, CachingMaterialsManager, DefaultMaterialsManager, MaterialsCache, MaterialsManager,
+    RequiredContextMaterialsManager,
+};
 pub use policy::CommitmentPolicy;
 pub use suite::AlgorithmSuite;
 

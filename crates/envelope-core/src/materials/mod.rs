@@ -7,6 +7,7 @@
 //! and [`MaterialsManager::ready_decryption_materials`]: that is how a cache
 //! hit encrypts without awaiting anything.
 
+mod caching;
 mod default;
 mod required_context;
 
@@ -14,6 +15,10 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 
+pub use caching::{
+    CacheStats, CachingMaterialsManager, CachingMaterialsManagerBuilder, MaterialsCache,
+    DEFAULT_MAX_MESSAGES, MAX_BYTES_LIMIT,
+};
 pub use default::DefaultMaterialsManager;
 pub use required_context::RequiredContextMaterialsManager;
 
