@@ -1,0 +1,178 @@
+//! Shared by the benches: the client under test (cache hits) and the
+//! "floor", the work one message cannot avoid done with the fastest
+//! primitives on the machine and no framing, allocation or cache.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::digest as lc_digest;
+use aws_lc_rs::encoding::{AsBigEndian, EcPublicKeyCompressedBin};
+use aws_lc_rs::signature::{self as lc_sig, EcdsaKeyPair, KeyPair};
+use envelope::{AlgorithmSuite, CachingMaterialsManager, Client, DefaultMaterialsManager, EncryptionContext, RawAesKeyring};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+use ring::hkdf;
+use ring::rand::{SecureRandom, SystemRandom};
+
+pub const SUITES: [AlgorithmSuite; 2] =
+    [AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384];
+
+pub fn context() -> EncryptionContext {
+    [("tenant", "acme"), ("purpose", "bench")].into_iter().collect()
+}
+
+/// A client whose every request after the first is a cache hit.
+pub fn cached_client(suite: AlgorithmSuite) -> (Client, CachingMaterialsManager) {
+    let keyring = Arc::new(RawAesKeyring::new("bench", "key", &[7u8; 32]).expect("keyring"));
+    let cmm = CachingMaterialsManager::builder(Arc::new(DefaultMaterialsManager::new(keyring)))
+        .max_age(Duration::from_secs(3600))
+        .build()
+        .expect("cmm");
+    let client = Client::builder()
+        .materials_manager(Arc::new(cmm.clone()))
+        .suite(suite)
+        .build()
+        .expect("client");
+    (client, cmm)
+}
+
+struct Len(usize);
+
+impl hkdf::KeyType for Len {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+/// The unavoidable per-message work of one suite and size.
+pub struct Floor {
+    signed: bool,
+    data_key: [u8; 32],
+    header: Vec<u8>,
+    plaintext: Vec<u8>,
+    buffer: Vec<u8>,
+    scratch: Vec<u8>,
+    signer: EcdsaKeyPair,
+    public_key: Vec<u8>,
+    signature: Vec<u8>,
+    header_tag: [u8; 16],
+    body_tag: [u8; 16],
+    message_id: [u8; 32],
+    rng: SystemRandom,
+}
+
+impl Floor {
+    pub fn new(suite: AlgorithmSuite, size: usize) -> Self {
+        let signer = EcdsaKeyPair::generate(&lc_sig::ECDSA_P384_SHA384_ASN1_SIGNING).expect("keygen");
+        let compressed: EcPublicKeyCompressedBin<'static> = signer.public_key().as_be_bytes().expect("encode");
+        let mut floor = Self {
+            signed: suite.signature().is_some(),
+            data_key: [7u8; 32],
+            // A header of the size ours writes: EC, one raw AES EDK, commitment.
+            header: vec![0x42; if suite.signature().is_some() { 260 } else { 180 }],
+            plaintext: vec![0x61; size],
+            buffer: vec![0; size],
+            scratch: vec![0; size],
+            public_key: compressed.as_ref().to_vec(),
+            signer,
+            signature: Vec::new(),
+            header_tag: [0; 16],
+            body_tag: [0; 16],
+            message_id: [0; 32],
+            rng: SystemRandom::new(),
+        };
+        floor.encrypt();
+        floor
+    }
+
+    fn derive(&self) -> LessSafeKey {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA512, &self.message_id).extract(&self.data_key);
+        let mut key = [0u8; 32];
+        let mut commit = [0u8; 32];
+        prk.expand(&[&[0x04, 0x78], b"DERIVEKEY"], Len(32)).and_then(|o| o.fill(&mut key)).expect("expand");
+        prk.expand(&[b"COMMITKEY"], Len(32)).and_then(|o| o.fill(&mut commit)).expect("expand");
+        std::hint::black_box(&commit);
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).expect("key"))
+    }
+
+    fn digest(&self) -> lc_digest::Digest {
+        let mut d = lc_digest::Context::new(&lc_digest::SHA384);
+        d.update(&self.header);
+        d.update(&self.buffer);
+        d.finish()
+    }
+
+    /// Derive, header tag, body seal and (signed suites) one signature.
+    pub fn encrypt(&mut self) {
+        self.rng.fill(&mut self.message_id).expect("rng");
+        let key = self.derive();
+        let tag = key
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key([0; 12]), Aad::from(&self.header), &mut [])
+            .expect("seal");
+        self.header_tag.copy_from_slice(tag.as_ref());
+        self.buffer.copy_from_slice(&self.plaintext);
+        let tag = key
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key([1; 12]), Aad::from(&self.message_id), &mut self.buffer)
+            .expect("seal");
+        self.body_tag.copy_from_slice(tag.as_ref());
+        if self.signed {
+            let digest = self.digest();
+            self.signature = self.signer.sign_digest(&digest).expect("sign").as_ref().to_vec();
+        }
+    }
+
+    /// Derive, header tag check, body open and (signed suites) one verification.
+    pub fn decrypt(&mut self) {
+        let key = self.derive();
+        key.open_in_place_separate_tag(
+            Nonce::assume_unique_for_key([0; 12]),
+            Aad::from(&self.header),
+            ring::aead::Tag::from(self.header_tag),
+            &mut [],
+            0..,
+        )
+        .expect("header tag");
+        if self.signed {
+            let digest = self.digest();
+            lc_sig::UnparsedPublicKey::new(&lc_sig::ECDSA_P384_SHA384_ASN1, &self.public_key)
+                .verify_digest(&digest, &self.signature)
+                .expect("verify");
+        }
+        self.scratch.copy_from_slice(&self.buffer);
+        key.open_in_place_separate_tag(
+            Nonce::assume_unique_for_key([1; 12]),
+            Aad::from(&self.message_id),
+            ring::aead::Tag::from(self.body_tag),
+            &mut self.scratch,
+            0..,
+        )
+        .expect("body");
+        std::hint::black_box(&self.scratch);
+    }
+}
+
+/// Operations per second of `op` on `threads` threads for `duration`.
+pub fn rate<F: FnMut() + Send>(threads: usize, duration: Duration, make: impl Fn() -> F + Sync) -> f64 {
+    let total: u64 = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let mut op = make();
+                scope.spawn(move || {
+                    op();
+                    let start = Instant::now();
+                    let mut count = 0u64;
+                    while start.elapsed() < duration {
+                        for _ in 0..16 {
+                            op();
+                        }
+                        count += 16;
+                    }
+                    (count as f64 / start.elapsed().as_secs_f64()) as u64
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("bench thread")).sum()
+    });
+    total as f64
+}
