@@ -2,7 +2,7 @@
 //!
 //! The file holds no secrets itself; PINs and SigV4 secret keys are
 //! [`SecretSource`]s. [`Config::load`] reads everything once at start-up, and
-//! [`Config::load_credentials`] re-reads only the credential pairs, for a
+//! [`KeyStoreConfig::load_credentials`] re-reads only the credential pairs, for a
 //! reload on SIGHUP.
 
 use std::collections::HashSet;
@@ -77,6 +77,11 @@ pub struct ServerConfig {
     /// Serve plain HTTP without TLS. For local development only.
     #[serde(default)]
     pub plaintext_http_for_development: bool,
+    /// When > 0, check the configuration and credential secret files this
+    /// often and reload the credentials when they change. SIGHUP always
+    /// reloads.
+    #[serde(default)]
+    pub credential_poll_seconds: u64,
 }
 
 fn default_max_body() -> usize {
@@ -131,7 +136,8 @@ pub struct HsmConfig {
     #[serde(default = "default_iv_source")]
     pub iv_source: IvSource,
     /// How long a request waits for a free session before
-    /// `DependencyTimeoutException`.
+    /// `DependencyTimeoutException`. With `operation_timeout_ms`, this bounds
+    /// the HSM's share of KMS's 250 ms budget (defaults: 50 + 150 ms).
     #[serde(default = "default_session_wait_ms")]
     pub session_wait_ms: u64,
     /// Deadline for one HSM operation (including its verification decrypt).
@@ -143,7 +149,7 @@ fn default_iv_source() -> IvSource {
     IvSource::Proxy
 }
 fn default_session_wait_ms() -> u64 {
-    100
+    50
 }
 fn default_op_timeout_ms() -> u64 {
     150
@@ -316,7 +322,10 @@ impl Config {
                 )));
             }
             if ks.pool_size == 0 {
-                return Err(invalid(format!("key_store {}: pool_size must be > 0", ks.name)));
+                return Err(invalid(format!(
+                    "key_store {}: pool_size must be > 0",
+                    ks.name
+                )));
             }
             if ks.credentials.is_empty() || ks.credentials.len() > 2 {
                 return Err(invalid(format!(
@@ -327,7 +336,9 @@ impl Config {
             for c in &ks.credentials {
                 let id = &c.access_key_id;
                 if !(20..=30).contains(&id.len())
-                    || !id.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+                    || !id
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
                 {
                     return Err(invalid(format!(
                         "key_store {}: access_key_id {id:?} must be 20-30 characters from [A-Z2-7]",
@@ -416,10 +427,14 @@ secret = { file = "s" }
         assert_eq!(cfg.server.max_body_bytes, 65536);
         assert_eq!(cfg.hsm.iv_source, IvSource::Proxy);
         assert_eq!(cfg.key_stores[0].pool_size, 8);
-        assert_eq!(
-            cfg.key_stores[0].pin,
-            SecretSource::Env("PIN".into())
-        );
+        assert_eq!(cfg.key_stores[0].pin, SecretSource::Env("PIN".into()));
+    }
+
+    #[test]
+    fn example_config_is_valid() {
+        let cfg = parse(include_str!("../xks-proxy.example.toml")).unwrap();
+        assert_eq!(cfg.key_stores[0].credentials.len(), 2);
+        assert!(cfg.tls.unwrap().client_auth.is_some());
     }
 
     #[test]
@@ -427,7 +442,11 @@ secret = { file = "s" }
         assert!(parse(&GOOD.replace("\"/a\"", "\"/a/\"")).is_err());
         assert!(parse(&GOOD.replace("\"/a\"", "\"/a?b\"")).is_err());
         assert!(parse(&GOOD.replace("AKIAIOSFODNN7EXAMPLE", "akia")).is_err());
-        assert!(parse(&GOOD.replace("[tls]\ncert_chain = \"c.pem\"\nprivate_key = \"k.pem\"\n", "")).is_err());
+        assert!(parse(&GOOD.replace(
+            "[tls]\ncert_chain = \"c.pem\"\nprivate_key = \"k.pem\"\n",
+            ""
+        ))
+        .is_err());
         assert!(parse(&GOOD.replace("ekm_vendor", "unknown_field = 1\nekm_vendor")).is_err());
     }
 }

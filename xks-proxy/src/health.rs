@@ -53,7 +53,11 @@ impl From<&HealthConfig> for FleetInfo {
             vendor: c.xks_proxy_vendor.clone(),
             model: c.xks_proxy_model.clone(),
             ekm_vendor: c.ekm_vendor.clone(),
-            ekms: c.ekm_fleet.iter().map(|e| (e.id.clone(), e.model.clone())).collect(),
+            ekms: c
+                .ekm_fleet
+                .iter()
+                .map(|e| (e.id.clone(), e.model.clone()))
+                .collect(),
         }
     }
 }

@@ -5,21 +5,26 @@
 //!
 //! 1. [`tls`]: TLS 1.2/1.3 with the spec's cipher suites, optional mTLS whose
 //!    rejections end in a `handshake_failure` alert.
-//! 2. [`server`]: hyper 1 (HTTP/1.1 and h2), body limits, `/ping`.
-//! 3. [`api::routes`]: the URI prefix selects a key store; GET gets 405.
-//! 4. [`sigv4`]: verification against the key store's credential pairs.
-//! 5. [`api::handlers`]: JSON parsing and base64 decoding into typed requests.
-//! 6. [`hsm`]: a bounded session pool, key handles by label, and AES-GCM with
+//! 2. [`server`]: the accept loop and hyper 1 (HTTP/1.1 and h2 by ALPN);
+//!    credential reload on SIGHUP or file change.
+//! 3. [`app`]: `/ping`, then [`api::routes`] (the URI prefix selects a key
+//!    store; GET gets 405), body limits, then [`sigv4`] verification against
+//!    the key store's credential pairs.
+//! 4. [`api::handlers`]: JSON parsing and base64 decoding into typed requests;
+//!    [`api::error`] maps every failure to the spec's error name and status.
+//! 5. [`hsm`]: a bounded session pool, key handles by label, and AES-GCM with
 //!    the spec's AAD composition, CDIV and a verification decrypt.
 //!
-//! [`health`] runs a real encrypt on a test key, cached; [`admin`] manages keys.
+//! [`health`] runs a real encrypt on a test key, cached; [`admin`] manages
+//! keys; [`config`] and [`secret`] load the TOML file and its secrets. The
+//! [`sigv4::Signer`] and [`api::types`] are usable by XKS clients too.
 //!
 //! # Key status
 //! The XKS API needs ENABLED/DISABLED, which PKCS#11 has no attribute for. A
-//! key is DISABLED when its `CKA_END_DATE` is set and is today or earlier
-//! (`xks-proxy keys disable` sets it to today; `enable` clears it). PKCS#11
-//! tokens do not enforce the date themselves, so the proxy checks it before
-//! every operation.
+//! key is DISABLED when its `CKA_ID` equals [`hsm::keys::DISABLED_MARKER`]
+//! (`xks-proxy keys disable` sets it; `enable` clears it). The proxy reads it
+//! before every operation and refuses a disabled key with
+//! `InvalidStateException`. See [`hsm::keys`] for why not `CKA_END_DATE`.
 //!
 //! # Secrets
 //! PINs and SigV4 secrets come from files or environment variables (never from
@@ -31,6 +36,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod app;
 pub mod config;
 pub mod health;
 pub mod hsm;

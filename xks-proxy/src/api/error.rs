@@ -128,9 +128,7 @@ impl From<HsmError> for XksError {
             HsmError::KeyDisabled(_) => InvalidStateException,
             HsmError::KeyUsage { .. } => InvalidKeyUsageException,
             HsmError::InvalidCiphertext => InvalidCiphertextException,
-            HsmError::PoolTimeout(_) | HsmError::OperationTimeout(_) => {
-                DependencyTimeoutException
-            }
+            HsmError::PoolTimeout(_) | HsmError::OperationTimeout(_) => DependencyTimeoutException,
             HsmError::TokenNotFound(_)
             | HsmError::VerificationFailed
             | HsmError::Unexpected(_)

@@ -86,11 +86,16 @@ fn require_aes_gcm(alg: &str) -> Result<(), XksError> {
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, XksError> {
-    serde_json::to_vec(v).map_err(|_| XksError::new(super::ErrorName::InternalException, "serialization failed"))
+    serde_json::to_vec(v)
+        .map_err(|_| XksError::new(super::ErrorName::InternalException, "serialization failed"))
 }
 
 /// Runs a key operation. Health is answered by [`crate::health`].
-pub async fn execute(store: &KeyStore, key_id: &str, req: ParsedRequest) -> Result<Vec<u8>, XksError> {
+pub async fn execute(
+    store: &KeyStore,
+    key_id: &str,
+    req: ParsedRequest,
+) -> Result<Vec<u8>, XksError> {
     match req {
         ParsedRequest::Health(_) => to_json(&store.health.response(&store.hsm).await),
         ParsedRequest::Metadata(_) => {
@@ -121,11 +126,20 @@ pub async fn execute(store: &KeyStore, key_id: &str, req: ParsedRequest) -> Resu
                 r.additional_authenticated_data.as_deref(),
             )?;
             if aad.len() > MAX_AAD_LEN {
-                return Err(XksError::validation("additionalAuthenticatedData is too long"));
+                return Err(XksError::validation(
+                    "additionalAuthenticatedData is too long",
+                ));
             }
             let out = store
                 .hsm
-                .encrypt(key_id, EncryptInput { plaintext, aad, cdiv })
+                .encrypt(
+                    key_id,
+                    EncryptInput {
+                        plaintext,
+                        aad,
+                        cdiv,
+                    },
+                )
                 .await?;
             to_json(&EncryptResponse {
                 ciphertext: STANDARD.encode(&out.ciphertext),
@@ -148,16 +162,22 @@ pub async fn execute(store: &KeyStore, key_id: &str, req: ParsedRequest) -> Resu
                 metadata: opt_b64("ciphertextMetadata", r.ciphertext_metadata.as_deref())?,
             };
             if input.iv.len() != 12 && input.iv.len() != 16 {
-                return Err(XksError::validation("initializationVector must be 12 or 16 bytes"));
+                return Err(XksError::validation(
+                    "initializationVector must be 12 or 16 bytes",
+                ));
             }
             if input.tag.len() != TAG_LEN {
                 return Err(XksError::validation("authenticationTag must be 16 bytes"));
             }
             if input.aad.len() > MAX_AAD_LEN {
-                return Err(XksError::validation("additionalAuthenticatedData is too long"));
+                return Err(XksError::validation(
+                    "additionalAuthenticatedData is too long",
+                ));
             }
             if input.metadata.len() > MAX_METADATA_LEN {
-                return Err(XksError::validation("ciphertextMetadata is longer than 20 bytes"));
+                return Err(XksError::validation(
+                    "ciphertextMetadata is longer than 20 bytes",
+                ));
             }
             let plaintext = store.hsm.decrypt(key_id, input).await?;
             to_json(&DecryptResponse {

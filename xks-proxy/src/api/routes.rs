@@ -111,10 +111,22 @@ mod tests {
     #[test]
     fn rejects_bad_paths() {
         let name = |p: &str| parse(p).unwrap_err().name;
-        assert_eq!(name("/a/kms/xks/v1/keys/k/rotate"), ErrorName::InvalidUriPathException);
-        assert_eq!(name("/a/kms/xks/v1/health/"), ErrorName::InvalidUriPathException);
-        assert_eq!(name("/a/kms/xks/v2/health"), ErrorName::InvalidUriPathException);
-        assert_eq!(name("/a/kms/xks/v1/keys/k$/encrypt"), ErrorName::ValidationException);
+        assert_eq!(
+            name("/a/kms/xks/v1/keys/k/rotate"),
+            ErrorName::InvalidUriPathException
+        );
+        assert_eq!(
+            name("/a/kms/xks/v1/health/"),
+            ErrorName::InvalidUriPathException
+        );
+        assert_eq!(
+            name("/a/kms/xks/v2/health"),
+            ErrorName::InvalidUriPathException
+        );
+        assert_eq!(
+            name("/a/kms/xks/v1/keys/k$/encrypt"),
+            ErrorName::ValidationException
+        );
         let long = format!("/kms/xks/v1/keys/{}/encrypt", "k".repeat(129));
         assert_eq!(name(&long), ErrorName::ValidationException);
     }

@@ -110,6 +110,7 @@ fn map_decrypt_error(e: CkError) -> HsmError {
     }
 }
 
+/// The key label is filled in by the caller ([`super::KeyStoreHsm`]).
 fn map_usage_error(e: CkError, operation: &'static str) -> HsmError {
     match e {
         CkError::Pkcs11(RvError::KeyFunctionNotPermitted, _) => HsmError::KeyUsage {
@@ -209,15 +210,24 @@ mod tests {
             &b("ghxkK1txeDNn3q8Y"),
             &b("vBxN2ncH1oEkR8WVXpmyYQ=="),
         );
-        assert_eq!(STANDARD.encode(d), "qHA/ImC9h5HsLRXqCyPmWgYx7tzyoTplzILbP0fPXsc=");
+        assert_eq!(
+            STANDARD.encode(d),
+            "qHA/ImC9h5HsLRXqCyPmWgYx7tzyoTplzILbP0fPXsc="
+        );
     }
 
     #[test]
     fn aad_composition_is_length_prefixed() {
         assert_eq!(compose_aad(b"", b"").unwrap(), vec![0, 0, 0]);
-        assert_eq!(compose_aad(b"ab", b"c").unwrap(), vec![0, 2, b'a', b'b', 1, b'c']);
+        assert_eq!(
+            compose_aad(b"ab", b"c").unwrap(),
+            vec![0, 2, b'a', b'b', 1, b'c']
+        );
         // Moving bytes between AAD and metadata changes the composition.
-        assert_ne!(compose_aad(b"abc", b"").unwrap(), compose_aad(b"", b"abc").unwrap());
+        assert_ne!(
+            compose_aad(b"abc", b"").unwrap(),
+            compose_aad(b"", b"abc").unwrap()
+        );
         assert!(compose_aad(&vec![0; MAX_AAD_LEN + 1], b"").is_err());
         assert!(CIPHERTEXT_METADATA.len() <= MAX_METADATA_LEN);
     }

@@ -5,6 +5,7 @@
 //! and dropped from the cache when an operation on them errors (see
 //! [`super::KeyStoreHsm::run`]). Usage and status are re-read on every
 //! operation, so `keys disable` takes effect on the next request.
+//! Status is carried by `CKA_ID`; see [`DISABLED_MARKER`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,17 +13,25 @@ use std::sync::Mutex;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
-use cryptoki::types::Date;
 
 use super::HsmError;
-use crate::sigv4::time::today;
+
+/// The `CKA_ID` value that marks a key DISABLED.
+///
+/// PKCS#11 has no enabled/disabled attribute. `CKA_END_DATE` would be the
+/// natural carrier, but SoftHSM cannot read back a date set on a private
+/// object (it stores it unencrypted and then tries to decrypt it, failing
+/// with CKR_GENERAL_ERROR), and tokens do not enforce dates anyway. `CKA_ID`
+/// is modifiable on every token, readable on private objects, and unused by
+/// the XKS API, so it carries the marker; any other value means ENABLED.
+pub const DISABLED_MARKER: &[u8] = b"xks-proxy:disabled";
 
 /// ENABLED or DISABLED, as the metadata response reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyStatus {
-    /// No `CKA_END_DATE`, or one in the future.
+    /// `CKA_ID` is anything but [`DISABLED_MARKER`].
     Enabled,
-    /// `CKA_END_DATE` is today or earlier.
+    /// `CKA_ID` is [`DISABLED_MARKER`].
     Disabled,
 }
 
@@ -33,7 +42,7 @@ pub struct KeyInfo {
     pub can_encrypt: bool,
     /// `CKA_DECRYPT`.
     pub can_decrypt: bool,
-    /// From `CKA_END_DATE`.
+    /// From `CKA_ID`.
     pub status: KeyStatus,
 }
 
@@ -128,21 +137,15 @@ pub fn find(s: &Session, label: &str) -> Result<Option<ObjectHandle>, HsmError> 
     Ok(s.find_objects(&t)?.into_iter().next())
 }
 
-fn parse_date(d: &Date) -> Option<(i64, u32, u32)> {
-    let num = |b: &[u8]| -> Option<i64> {
-        std::str::from_utf8(b).ok()?.trim().parse().ok()
-    };
-    let y = num(&d.year)?;
-    let m = u32::try_from(num(&d.month)?).ok()?;
-    let day = u32::try_from(num(&d.day)?).ok()?;
-    Some((y, m, day))
-}
-
 /// Reads usage and status.
 pub fn read_info(s: &Session, h: ObjectHandle) -> Result<KeyInfo, HsmError> {
     let attrs = s.get_attributes(
         h,
-        &[AttributeType::Encrypt, AttributeType::Decrypt, AttributeType::EndDate],
+        &[
+            AttributeType::Encrypt,
+            AttributeType::Decrypt,
+            AttributeType::Id,
+        ],
     )?;
     let mut info = KeyInfo {
         can_encrypt: false,
@@ -153,14 +156,7 @@ pub fn read_info(s: &Session, h: ObjectHandle) -> Result<KeyInfo, HsmError> {
         match a {
             Attribute::Encrypt(b) => info.can_encrypt = b,
             Attribute::Decrypt(b) => info.can_decrypt = b,
-            Attribute::EndDate(d) if !d.is_empty() => {
-                // An unreadable end date is treated as expired: failing closed
-                // is the safe reading of a key whose validity is unknown.
-                let expired = parse_date(&d).is_none_or(|end| end <= today());
-                if expired {
-                    info.status = KeyStatus::Disabled;
-                }
-            }
+            Attribute::Id(id) if id == DISABLED_MARKER => info.status = KeyStatus::Disabled,
             _ => {}
         }
     }
@@ -183,6 +179,9 @@ pub fn create_aes256(
         Attribute::Label(label.as_bytes().to_vec()),
         Attribute::Encrypt(encrypt),
         Attribute::Decrypt(decrypt),
+        Attribute::Sign(false),
+        Attribute::Verify(false),
+        Attribute::Derive(false),
         Attribute::Wrap(false),
         Attribute::Unwrap(false),
     ];
@@ -207,15 +206,14 @@ pub fn list(s: &Session) -> Result<Vec<(String, KeyInfo)>, HsmError> {
     Ok(out)
 }
 
-/// Enables (clears `CKA_END_DATE`) or disables (sets it to today) a key.
+/// Enables (clears `CKA_ID`) or disables (sets it to [`DISABLED_MARKER`]) a key.
 pub fn set_enabled(s: &Session, label: &str, enabled: bool) -> Result<(), HsmError> {
     let h = find(s, label)?.ok_or_else(|| HsmError::KeyNotFound(label.to_owned()))?;
-    let date = if enabled {
-        Date::new_empty()
+    let id = if enabled {
+        Vec::new()
     } else {
-        let (y, m, d) = today();
-        Date::new_from_str_slice(&format!("{y:04}"), &format!("{m:02}"), &format!("{d:02}"))?
+        DISABLED_MARKER.to_vec()
     };
-    s.update_attributes(h, &[Attribute::EndDate(date)])?;
+    s.update_attributes(h, &[Attribute::Id(id)])?;
     Ok(())
 }

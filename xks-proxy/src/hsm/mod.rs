@@ -29,7 +29,7 @@ pub enum HsmError {
     /// No AES-256 secret key with this label on the token.
     #[error("key {0} not found")]
     KeyNotFound(String),
-    /// The key is disabled (`CKA_END_DATE` reached).
+    /// The key is disabled (see [`keys::DISABLED_MARKER`]).
     #[error("key {0} is disabled")]
     KeyDisabled(String),
     /// The key's CKA_ENCRYPT/CKA_DECRYPT forbid the operation.
@@ -85,8 +85,20 @@ impl HsmError {
                     | RvError::CryptokiNotInitialized
                     | RvError::OperationActive
             ),
-            HsmError::Worker | HsmError::OperationTimeout(_) => true,
+            HsmError::Worker => true,
             _ => false,
+        }
+    }
+
+    /// Names the key in a usage error raised by the HSM itself (which does
+    /// not know the label).
+    fn for_key(self, label: &str) -> Self {
+        match self {
+            HsmError::KeyUsage { operation, .. } => HsmError::KeyUsage {
+                key: label.to_owned(),
+                operation,
+            },
+            other => other,
         }
     }
 
@@ -152,6 +164,15 @@ impl KeyStoreHsm {
             Err(_) => Err(HsmError::OperationTimeout(self.op_timeout)),
         };
         if let Err(e) = &result {
+            if matches!(
+                e,
+                HsmError::Pkcs11(_)
+                    | HsmError::Worker
+                    | HsmError::Unexpected(_)
+                    | HsmError::VerificationFailed
+            ) {
+                tracing::error!(error = %e, key, "HSM operation failed");
+            }
             if e.invalidates_key() {
                 self.keys.forget(key);
             }
@@ -162,8 +183,10 @@ impl KeyStoreHsm {
     /// Reads a key's usage and status.
     pub async fn key_info(&self, key: &str) -> Result<KeyInfo, HsmError> {
         let label = key.to_owned();
-        self.run(key, move |s, keys| keys.resolve(s, &label).map(|(_, info)| info))
-            .await
+        self.run(key, move |s, keys| {
+            keys.resolve(s, &label).map(|(_, info)| info)
+        })
+        .await
     }
 
     /// Encrypts under the spec's AAD composition; see [`gcm::encrypt`].
@@ -174,19 +197,23 @@ impl KeyStoreHsm {
             let (handle, info) = keys.resolve(s, &label)?;
             info.require_enabled(&label)?;
             info.require(&label, true, input.cdiv)?;
-            gcm::encrypt(s, handle, iv_source, &input)
+            gcm::encrypt(s, handle, iv_source, &input).map_err(|e| e.for_key(&label))
         })
         .await
     }
 
     /// Decrypts; see [`gcm::decrypt`].
-    pub async fn decrypt(&self, key: &str, input: DecryptInput) -> Result<Vec<u8>, HsmError> {
+    pub async fn decrypt(
+        &self,
+        key: &str,
+        input: DecryptInput,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, HsmError> {
         let label = key.to_owned();
         self.run(key, move |s, keys| {
             let (handle, info) = keys.resolve(s, &label)?;
             info.require_enabled(&label)?;
             info.require(&label, false, true)?;
-            gcm::decrypt(s, handle, &input)
+            gcm::decrypt(s, handle, &input).map_err(|e| e.for_key(&label))
         })
         .await
     }

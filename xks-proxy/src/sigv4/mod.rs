@@ -1,6 +1,6 @@
 //! AWS Signature Version 4 for the XKS API (service `kms-xks-proxy`).
 //!
-//! [`verify`] is the server side used by the proxy; [`sign`] is a small,
+//! [`verify()`] is the server side used by the proxy; [`Signer`] is a small,
 //! reusable client-side signer (used by the tests, and meant for an XKS
 //! keyring). Both share the canonical-request code here so that they cannot
 //! drift apart.
@@ -148,7 +148,14 @@ mod tests {
             ("host".to_string(), "example.amazonaws.com".to_string()),
             ("x-amz-date".to_string(), "20150830T123600Z".to_string()),
         ];
-        let creq = canonical_request("GET", "/", "", &headers, "host;x-amz-date", &sha256_hex(b""));
+        let creq = canonical_request(
+            "GET",
+            "/",
+            "",
+            &headers,
+            "host;x-amz-date",
+            &sha256_hex(b""),
+        );
         let sts = string_to_sign(
             "20150830T123600Z",
             &scope("20150830", "us-east-1", "service"),

@@ -4,7 +4,9 @@ use std::time::SystemTime;
 
 use crate::secret::Secret;
 
-use super::{canonical_header_value, canonical_request, scope, sha256_hex, signature, string_to_sign, time};
+use super::{
+    canonical_header_value, canonical_request, scope, sha256_hex, signature, string_to_sign, time,
+};
 
 /// Signs requests with one credential pair for one region and service.
 #[derive(Clone, Debug)]
@@ -68,7 +70,13 @@ impl Signer {
         let creq = canonical_request(method, path, query, &headers, &signed, &sha256_hex(body));
         let scope = scope(date, &self.region, &self.service);
         let sts = string_to_sign(&amz_date, &scope, &creq);
-        let sig = signature(self.secret.expose(), date, &self.region, &self.service, &sts);
+        let sig = signature(
+            self.secret.expose(),
+            date,
+            &self.region,
+            &self.service,
+            &sts,
+        );
         SignedRequestHeaders {
             authorization: format!(
                 "{} Credential={}/{scope}, SignedHeaders={signed}, Signature={}",

@@ -11,7 +11,9 @@ use hyper::HeaderMap;
 
 use crate::config::Credential;
 
-use super::{canonical_header_value, canonical_request, scope, sha256_hex, signature, string_to_sign, time};
+use super::{
+    canonical_header_value, canonical_request, scope, sha256_hex, signature, string_to_sign, time,
+};
 
 /// Largest accepted clock difference between client and proxy.
 pub const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
@@ -109,9 +111,14 @@ fn parse_authorization(v: &str) -> Result<AuthHeader<'_>, VerifyError> {
         _ => return Err(VerifyError::MalformedAuthorization),
     };
     let mut it = credential.split('/');
-    let (Some(access_key_id), Some(date), Some(region), Some(service), Some(terminator), None) =
-        (it.next(), it.next(), it.next(), it.next(), it.next(), it.next())
-    else {
+    let (Some(access_key_id), Some(date), Some(region), Some(service), Some(terminator), None) = (
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+    ) else {
         return Err(VerifyError::BadScope);
     };
     Ok(AuthHeader {
@@ -148,13 +155,12 @@ pub fn verify(
         .and_then(|v| v.to_str().ok())
         .ok_or(VerifyError::BadDate)?;
     let at = time::parse_amz_date(amz_date).ok_or(VerifyError::BadDate)?;
-    let skew = now
-        .duration_since(at)
-        .unwrap_or_else(|e| e.duration());
+    let skew = now.duration_since(at).unwrap_or_else(|e| e.duration());
     if skew > MAX_SKEW {
         return Err(VerifyError::Skewed);
     }
-    if auth.date.len() != 8 || !amz_date.starts_with(auth.date) || auth.terminator != "aws4_request" {
+    if auth.date.len() != 8 || !amz_date.starts_with(auth.date) || auth.terminator != "aws4_request"
+    {
         return Err(VerifyError::BadScope);
     }
     if auth.region != region {
@@ -237,10 +243,16 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("host", HeaderValue::from_static("h.example"));
         for (n, v) in extra {
-            h.insert(*n, HeaderValue::from_str(v).unwrap());
+            h.insert(
+                hyper::header::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         h.insert("x-amz-date", HeaderValue::from_str(&s.x_amz_date).unwrap());
-        h.insert("authorization", HeaderValue::from_str(&s.authorization).unwrap());
+        h.insert(
+            "authorization",
+            HeaderValue::from_str(&s.authorization).unwrap(),
+        );
         h
     }
 
@@ -266,18 +278,36 @@ mod tests {
         let late = now + Duration::from_secs(301);
         assert_eq!(check(&h, b"{}", late), Err(VerifyError::Skewed));
         let other = Signer::new(AKID, Secret::new(SECRET.into()), "eu-west-1", XKS_SERVICE);
-        assert_eq!(check(&signed(&other, b"", now, &[]), b"", now), Err(VerifyError::WrongRegion));
+        assert_eq!(
+            check(&signed(&other, b"", now, &[]), b"", now),
+            Err(VerifyError::WrongRegion)
+        );
         let other = Signer::new(AKID, Secret::new(SECRET.into()), "us-east-1", "kms");
-        assert_eq!(check(&signed(&other, b"", now, &[]), b"", now), Err(VerifyError::WrongService));
+        assert_eq!(
+            check(&signed(&other, b"", now, &[]), b"", now),
+            Err(VerifyError::WrongService)
+        );
     }
 
     #[test]
     fn malformed_headers_are_rejected() {
         let mut h = HeaderMap::new();
-        h.insert("authorization", HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=a"));
-        assert_eq!(check(&h, b"", SystemTime::now()), Err(VerifyError::MalformedAuthorization));
+        h.insert(
+            "authorization",
+            HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=a"),
+        );
+        assert_eq!(
+            check(&h, b"", SystemTime::now()),
+            Err(VerifyError::MalformedAuthorization)
+        );
         h.insert("authorization", HeaderValue::from_static("Basic abc"));
-        assert_eq!(check(&h, b"", SystemTime::now()), Err(VerifyError::MalformedAuthorization));
-        assert_eq!(check(&HeaderMap::new(), b"", SystemTime::now()), Err(VerifyError::MissingAuthorization));
+        assert_eq!(
+            check(&h, b"", SystemTime::now()),
+            Err(VerifyError::MalformedAuthorization)
+        );
+        assert_eq!(
+            check(&HeaderMap::new(), b"", SystemTime::now()),
+            Err(VerifyError::MissingAuthorization)
+        );
     }
 }
