@@ -23,8 +23,12 @@ fn cache_hits(c: &mut Criterion) {
                 b.iter(|| client.decrypt_blocking(&message, &ctx).expect("decrypt"))
             });
             let mut floor = Floor::new(suite, size);
-            group.bench_with_input(BenchmarkId::new("floor-encrypt", size), &size, |b, _| b.iter(|| floor.encrypt()));
-            group.bench_with_input(BenchmarkId::new("floor-decrypt", size), &size, |b, _| b.iter(|| floor.decrypt()));
+            group.bench_with_input(BenchmarkId::new("floor-encrypt", size), &size, |b, _| {
+                b.iter(|| floor.encrypt())
+            });
+            group.bench_with_input(BenchmarkId::new("floor-decrypt", size), &size, |b, _| {
+                b.iter(|| floor.decrypt())
+            });
         }
         group.finish();
     }

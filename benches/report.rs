@@ -18,7 +18,10 @@ fn python_rates(suite: AlgorithmSuite, size: usize, seconds: f64) -> Option<(f64
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = root.join(".venv/bin/python");
     if !python.exists() {
-        eprintln!("note: {} missing (run scripts/install-test-deps.sh); Python column skipped", python.display());
+        eprintln!(
+            "note: {} missing (run scripts/install-test-deps.sh); Python column skipped",
+            python.display()
+        );
         return None;
     }
     let output = Command::new(python)
@@ -42,8 +45,12 @@ fn main() {
         }
     }
     let duration = Duration::from_secs_f64(seconds);
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    println!("bench report: cache-hit messages/s, {seconds} s per cell, {cores} cores, release build\n");
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!(
+        "bench report: cache-hit messages/s, {seconds} s per cell, {cores} cores, release build\n"
+    );
     println!(
         "| suite  | size   | op      | ours 1T    | floor 1T   | ours/floor | ours 2T    | 2T/1T | python     | ours/python |"
     );
@@ -56,7 +63,11 @@ fn main() {
             let (client, _cmm) = cached_client(suite);
             let ctx = context();
             let message = client.encrypt_blocking(&plaintext, &ctx).expect("encrypt");
-            let python = if size == 1024 { python_rates(suite, size, seconds) } else { None };
+            let python = if size == 1024 {
+                python_rates(suite, size, seconds)
+            } else {
+                None
+            };
 
             let ours_enc = |threads| {
                 rate(threads, duration, || {
@@ -64,7 +75,9 @@ fn main() {
                     let plaintext = plaintext.clone();
                     let ctx = ctx.clone();
                     move || {
-                        std::hint::black_box(client.encrypt_blocking(&plaintext, &ctx).expect("encrypt"));
+                        std::hint::black_box(
+                            client.encrypt_blocking(&plaintext, &ctx).expect("encrypt"),
+                        );
                     }
                 })
             };
@@ -74,7 +87,9 @@ fn main() {
                     let message = message.clone();
                     let ctx = ctx.clone();
                     move || {
-                        std::hint::black_box(client.decrypt_blocking(&message, &ctx).expect("decrypt"));
+                        std::hint::black_box(
+                            client.decrypt_blocking(&message, &ctx).expect("decrypt"),
+                        );
                     }
                 })
             };
@@ -87,8 +102,20 @@ fn main() {
                 move || floor.decrypt()
             });
             for (op, one, two, floor, py) in [
-                ("encrypt", ours_enc(1), ours_enc(2), floor_enc, python.map(|p| p.0)),
-                ("decrypt", ours_dec(1), ours_dec(2), floor_dec, python.map(|p| p.1)),
+                (
+                    "encrypt",
+                    ours_enc(1),
+                    ours_enc(2),
+                    floor_enc,
+                    python.map(|p| p.0),
+                ),
+                (
+                    "decrypt",
+                    ours_dec(1),
+                    ours_dec(2),
+                    floor_dec,
+                    python.map(|p| p.1),
+                ),
             ] {
                 let (py_cell, ratio_cell) = match py {
                     Some(py) => (format!("{py:>10.0}"), format!("{:>10.1}x", one / py)),

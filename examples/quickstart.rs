@@ -10,7 +10,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use envelope::{CachingMaterialsManager, Client, DefaultMaterialsManager, EncryptionContext, RawAesKeyring};
+use envelope::{
+    CachingMaterialsManager, Client, DefaultMaterialsManager, EncryptionContext, RawAesKeyring,
+};
 
 /// Demo only: a real deployment keeps its wrapping key in KMS or an HSM.
 const DEMO_WRAPPING_KEY: [u8; 32] = *b"envelope-quickstart-demo-key-32B";
@@ -21,7 +23,11 @@ const RECORD_SIZE: usize = 1024;
 const MESSAGES_PER_KEY: u64 = 1_000;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let keyring = Arc::new(RawAesKeyring::new("quickstart", "demo-key", &DEMO_WRAPPING_KEY)?);
+    let keyring = Arc::new(RawAesKeyring::new(
+        "quickstart",
+        "demo-key",
+        &DEMO_WRAPPING_KEY,
+    )?);
     let cache = CachingMaterialsManager::builder(Arc::new(DefaultMaterialsManager::new(keyring)))
         .max_age(Duration::from_secs(300))
         .max_messages(MESSAGES_PER_KEY)
@@ -36,7 +42,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let contexts: Vec<EncryptionContext> = TENANTS
         .iter()
-        .map(|tenant| [("tenant", *tenant), ("table", "orders")].into_iter().collect())
+        .map(|tenant| {
+            [("tenant", *tenant), ("table", "orders")]
+                .into_iter()
+                .collect()
+        })
         .collect();
     let record = vec![b'r'; RECORD_SIZE];
 
@@ -58,9 +68,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let without_cache = 2 * RECORDS as u64;
     let saved = without_cache - stats.keyring_calls;
-    println!("envelope quickstart: {RECORDS} records of {RECORD_SIZE} B for {} tenants", TENANTS.len());
-    println!("  encrypted in {encrypt_time:.2?} ({:.0} msg/s)", RECORDS as f64 / encrypt_time.as_secs_f64());
-    println!("  decrypted in {decrypt_time:.2?} ({:.0} msg/s)", RECORDS as f64 / decrypt_time.as_secs_f64());
+    println!(
+        "envelope quickstart: {RECORDS} records of {RECORD_SIZE} B for {} tenants",
+        TENANTS.len()
+    );
+    println!(
+        "  encrypted in {encrypt_time:.2?} ({:.0} msg/s)",
+        RECORDS as f64 / encrypt_time.as_secs_f64()
+    );
+    println!(
+        "  decrypted in {decrypt_time:.2?} ({:.0} msg/s)",
+        RECORDS as f64 / decrypt_time.as_secs_f64()
+    );
     println!(
         "  data keys generated: {} (each serves at most {MESSAGES_PER_KEY} messages; refresh-ahead fetches the next one early)",
         after_encrypt.keyring_calls

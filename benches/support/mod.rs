@@ -10,16 +10,23 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::digest as lc_digest;
 use aws_lc_rs::encoding::{AsBigEndian, EcPublicKeyCompressedBin};
 use aws_lc_rs::signature::{self as lc_sig, EcdsaKeyPair, KeyPair};
-use envelope::{AlgorithmSuite, CachingMaterialsManager, Client, DefaultMaterialsManager, EncryptionContext, RawAesKeyring};
+use envelope::{
+    AlgorithmSuite, CachingMaterialsManager, Client, DefaultMaterialsManager, EncryptionContext,
+    RawAesKeyring,
+};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use ring::hkdf;
 use ring::rand::{SecureRandom, SystemRandom};
 
-pub const SUITES: [AlgorithmSuite; 2] =
-    [AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384];
+pub const SUITES: [AlgorithmSuite; 2] = [
+    AlgorithmSuite::Aes256GcmHkdfSha512CommitKey,
+    AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
+];
 
 pub fn context() -> EncryptionContext {
-    [("tenant", "acme"), ("purpose", "bench")].into_iter().collect()
+    [("tenant", "acme"), ("purpose", "bench")]
+        .into_iter()
+        .collect()
 }
 
 /// A client whose every request after the first is a cache hit.
@@ -64,13 +71,22 @@ pub struct Floor {
 
 impl Floor {
     pub fn new(suite: AlgorithmSuite, size: usize) -> Self {
-        let signer = EcdsaKeyPair::generate(&lc_sig::ECDSA_P384_SHA384_ASN1_SIGNING).expect("keygen");
-        let compressed: EcPublicKeyCompressedBin<'static> = signer.public_key().as_be_bytes().expect("encode");
+        let signer =
+            EcdsaKeyPair::generate(&lc_sig::ECDSA_P384_SHA384_ASN1_SIGNING).expect("keygen");
+        let compressed: EcPublicKeyCompressedBin<'static> =
+            signer.public_key().as_be_bytes().expect("encode");
         let mut floor = Self {
             signed: suite.signature().is_some(),
             data_key: [7u8; 32],
             // A header of the size ours writes: EC, one raw AES EDK, commitment.
-            header: vec![0x42; if suite.signature().is_some() { 260 } else { 180 }],
+            header: vec![
+                0x42;
+                if suite.signature().is_some() {
+                    260
+                } else {
+                    180
+                }
+            ],
             plaintext: vec![0x61; size],
             buffer: vec![0; size],
             scratch: vec![0; size],
@@ -90,8 +106,12 @@ impl Floor {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA512, &self.message_id).extract(&self.data_key);
         let mut key = [0u8; 32];
         let mut commit = [0u8; 32];
-        prk.expand(&[&[0x04, 0x78], b"DERIVEKEY"], Len(32)).and_then(|o| o.fill(&mut key)).expect("expand");
-        prk.expand(&[b"COMMITKEY"], Len(32)).and_then(|o| o.fill(&mut commit)).expect("expand");
+        prk.expand(&[&[0x04, 0x78], b"DERIVEKEY"], Len(32))
+            .and_then(|o| o.fill(&mut key))
+            .expect("expand");
+        prk.expand(&[b"COMMITKEY"], Len(32))
+            .and_then(|o| o.fill(&mut commit))
+            .expect("expand");
         std::hint::black_box(&commit);
         LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).expect("key"))
     }
@@ -108,17 +128,30 @@ impl Floor {
         self.rng.fill(&mut self.message_id).expect("rng");
         let key = self.derive();
         let tag = key
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key([0; 12]), Aad::from(&self.header), &mut [])
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key([0; 12]),
+                Aad::from(&self.header),
+                &mut [],
+            )
             .expect("seal");
         self.header_tag.copy_from_slice(tag.as_ref());
         self.buffer.copy_from_slice(&self.plaintext);
         let tag = key
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key([1; 12]), Aad::from(&self.message_id), &mut self.buffer)
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key([1; 12]),
+                Aad::from(&self.message_id),
+                &mut self.buffer,
+            )
             .expect("seal");
         self.body_tag.copy_from_slice(tag.as_ref());
         if self.signed {
             let digest = self.digest();
-            self.signature = self.signer.sign_digest(&digest).expect("sign").as_ref().to_vec();
+            self.signature = self
+                .signer
+                .sign_digest(&digest)
+                .expect("sign")
+                .as_ref()
+                .to_vec();
         }
     }
 
@@ -153,7 +186,11 @@ impl Floor {
 }
 
 /// Operations per second of `op` on `threads` threads for `duration`.
-pub fn rate<F: FnMut() + Send>(threads: usize, duration: Duration, make: impl Fn() -> F + Sync) -> f64 {
+pub fn rate<F: FnMut() + Send>(
+    threads: usize,
+    duration: Duration,
+    make: impl Fn() -> F + Sync,
+) -> f64 {
     let total: u64 = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
@@ -172,7 +209,10 @@ pub fn rate<F: FnMut() + Send>(threads: usize, duration: Duration, make: impl Fn
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("bench thread")).sum()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("bench thread"))
+            .sum()
     });
     total as f64
 }
