@@ -6,12 +6,37 @@ use envelope_core::keyring::Keyring;
 use envelope_core::{MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding};
 use zeroize::Zeroizing;
 
-/// One keyring for all `--wrapping-key` values; the first one generates.
-pub(crate) fn keyring(specs: &[String]) -> Result<Arc<dyn Keyring>, String> {
-    let mut keyrings = specs
-        .iter()
-        .map(|spec| parse(spec))
-        .collect::<Result<Vec<_>, _>>()?;
+/// One keyring for all `--wrapping-key` values (the first one generates),
+/// plus an AWS KMS discovery keyring when asked for.
+pub(crate) async fn keyring(
+    specs: &[String],
+    discovery: Option<envelope_kms::DiscoverySpec>,
+) -> Result<Arc<dyn Keyring>, String> {
+    let uses_kms = discovery.is_some() || specs.iter().any(|s| s.starts_with("kms:"));
+    let supplier = if uses_kms {
+        Some(envelope_kms::KmsClientSupplier::from_env().await)
+    } else {
+        None
+    };
+    let mut keyrings = Vec::with_capacity(specs.len() + 1);
+    for spec in specs {
+        match (spec.starts_with("kms:"), &supplier) {
+            (true, Some(supplier)) => keyrings.push(
+                envelope_kms::keyring_from_specs_with(supplier, std::slice::from_ref(spec), None)
+                    .map_err(|e| e.to_string())?,
+            ),
+            _ => keyrings.push(parse(spec)?),
+        }
+    }
+    if let (Some(discovery), Some(supplier)) = (discovery, &supplier) {
+        keyrings.push(
+            envelope_kms::keyring_from_specs_with(supplier, &[], Some(discovery))
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    if keyrings.is_empty() {
+        return Err("no wrapping key".into());
+    }
     if keyrings.len() == 1 {
         return Ok(keyrings.remove(0));
     }
@@ -24,7 +49,7 @@ pub(crate) fn keyring(specs: &[String]) -> Result<Arc<dyn Keyring>, String> {
 fn parse(spec: &str) -> Result<Arc<dyn Keyring>, String> {
     let (kind, rest) = spec
         .split_once(':')
-        .ok_or_else(|| format!("wrapping key {spec:?} has no type prefix (aes: or rsa:)"))?;
+        .ok_or_else(|| format!("wrapping key {spec:?} has no type prefix (kms:, aes: or rsa:)"))?;
     match kind {
         "aes" => {
             let parts: Vec<&str> = rest.splitn(3, ':').collect();
@@ -66,7 +91,7 @@ fn parse(spec: &str) -> Result<Arc<dyn Keyring>, String> {
             Ok(Arc::new(keyring))
         }
         other => Err(format!(
-            "unknown wrapping key type {other:?} in {spec:?} (expected aes or rsa)"
+            "unknown wrapping key type {other:?} in {spec:?} (expected kms, aes or rsa)"
         )),
     }
 }

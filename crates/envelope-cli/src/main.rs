@@ -42,11 +42,13 @@ struct Common {
     /// renamed into place only on success.
     #[arg(long, short)]
     output: String,
-    /// A wrapping key: `aes:NAMESPACE:NAME:KEYFILE` (KEYFILE holds the raw
-    /// 16, 24 or 32 key bytes) or `rsa:NAMESPACE:NAME:PADDING:PEMFILE`
-    /// (PADDING: pkcs1, oaep-sha1, oaep-sha256, oaep-sha384, oaep-sha512).
-    /// Repeatable; on encrypt the first one generates the data key.
-    #[arg(long = "wrapping-key", short = 'w', required = true)]
+    /// A wrapping key: `kms:KEY_ARN_OR_ALIAS` (AWS KMS; credentials and
+    /// region from the standard AWS configuration), `aes:NAMESPACE:NAME:KEYFILE`
+    /// (KEYFILE holds the raw 16, 24 or 32 key bytes) or
+    /// `rsa:NAMESPACE:NAME:PADDING:PEMFILE` (PADDING: pkcs1, oaep-sha1,
+    /// oaep-sha256, oaep-sha384, oaep-sha512). Repeatable; on encrypt the
+    /// first one generates the data key.
+    #[arg(long = "wrapping-key", short = 'w')]
     wrapping_keys: Vec<String>,
     /// Limit on the number of encrypted data keys in a message.
     #[arg(long)]
@@ -79,6 +81,15 @@ struct DecryptArgs {
     /// require-encrypt-require-decrypt (the default).
     #[arg(long, default_value = "require-encrypt-require-decrypt", value_parser = parse_policy)]
     commitment_policy: CommitmentPolicy,
+    /// Decrypt with whichever AWS KMS key each encrypted data key names.
+    #[arg(long)]
+    discovery: bool,
+    /// With --discovery: accept only keys in this account. Repeatable.
+    #[arg(long = "discovery-account", requires = "discovery")]
+    discovery_accounts: Vec<String>,
+    /// With --discovery-account: the partition (default `aws`).
+    #[arg(long = "discovery-partition", requires = "discovery_accounts")]
+    discovery_partition: Option<String>,
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
@@ -109,12 +120,12 @@ fn read_input(path: &str) -> Result<Vec<u8>, String> {
 }
 
 fn client(
+    keyring: std::sync::Arc<dyn envelope_core::Keyring>,
     common: &Common,
     policy: CommitmentPolicy,
     suite: Option<AlgorithmSuite>,
     frame_length: u32,
 ) -> Result<Client, String> {
-    let keyring = keys::keyring(&common.wrapping_keys)?;
     let mut builder = Client::builder()
         .keyring(keyring)
         .commitment_policy(policy)
@@ -135,7 +146,9 @@ fn run(cli: Cli) -> Result<(), String> {
         .map_err(|e| format!("starting the async runtime: {e}"))?;
     match cli.command {
         Command::Encrypt(args) => {
+            let keyring = runtime.block_on(keys::keyring(&args.common.wrapping_keys, None))?;
             let client = client(
+                keyring,
                 &args.common,
                 CommitmentPolicy::default(),
                 args.suite,
@@ -149,7 +162,13 @@ fn run(cli: Cli) -> Result<(), String> {
             output::write_atomically(&args.common.output, &message)
         }
         Command::Decrypt(args) => {
+            let discovery = args.discovery.then(|| envelope_kms::DiscoverySpec {
+                partition: args.discovery_partition.clone(),
+                account_ids: args.discovery_accounts.clone(),
+            });
+            let keyring = runtime.block_on(keys::keyring(&args.common.wrapping_keys, discovery))?;
             let client = client(
+                keyring,
                 &args.common,
                 args.commitment_policy,
                 None,
@@ -166,8 +185,28 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
+/// Checks what clap's derive cannot express, as usage errors (exit 2).
+fn check_usage(cli: &Cli) {
+    use clap::CommandFactory;
+    let missing = match &cli.command {
+        Command::Encrypt(args) if args.common.wrapping_keys.is_empty() => {
+            Some("encrypt needs at least one --wrapping-key")
+        }
+        Command::Decrypt(args) if args.common.wrapping_keys.is_empty() && !args.discovery => {
+            Some("decrypt needs --wrapping-key or --discovery")
+        }
+        _ => None,
+    };
+    if let Some(message) = missing {
+        Cli::command()
+            .error(clap::error::ErrorKind::MissingRequiredArgument, message)
+            .exit();
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    check_usage(&cli);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -170,7 +170,7 @@ impl Drop for Emulator {
 }
 
 fn launcher() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/launcher.py")
+    workspace_root().join("crates/envelope-kms/tests/support/launcher.py")
 }
 
 /// One moto server for the whole test binary.
