@@ -1,7 +1,10 @@
 //! The user-facing client: encrypt and decrypt with a policy.
 
 use std::fmt;
+use std::io::{Read, Write};
 use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::Error;
 use crate::format::header::Header;
@@ -13,6 +16,7 @@ use crate::materials::{
 };
 use crate::message::{decrypt, encrypt};
 use crate::policy::CommitmentPolicy;
+use crate::stream::{DecryptingReader, EncryptingWriter, ReleasePolicy};
 use crate::suite::AlgorithmSuite;
 
 /// The default frame length, as in the official SDKs.
@@ -40,6 +44,19 @@ impl fmt::Debug for Decrypted {
             .field("suite", &self.suite)
             .finish()
     }
+}
+
+/// What a streaming decryption produced besides the plaintext.
+#[derive(Debug)]
+pub struct StreamDecrypted {
+    /// Plaintext bytes written.
+    pub plaintext_length: u64,
+    /// The message's encryption context (as in [`Decrypted`]).
+    pub encryption_context: EncryptionContext,
+    /// The message's suite.
+    pub suite: AlgorithmSuite,
+    /// The parsed header.
+    pub header: Header,
 }
 
 /// Encrypts and decrypts messages in the AWS Encryption SDK format.
@@ -171,6 +188,135 @@ impl Client {
             self.frame_length,
             self.max_encrypted_data_keys,
         )
+    }
+
+    /// Starts encrypting a stream into `writer`. With `plaintext_length`
+    /// known, the caching manager can account for it (unknown lengths
+    /// bypass the cache) and writing more or less than declared fails.
+    pub async fn encrypting_writer<W: Write>(
+        &self,
+        writer: W,
+        context: &EncryptionContext,
+        plaintext_length: Option<u64>,
+    ) -> Result<EncryptingWriter<W>, Error> {
+        let request = self.encryption_request(context, plaintext_length)?;
+        let materials = self.encryption_materials(&request).await?;
+        EncryptingWriter::new(
+            writer,
+            materials,
+            self.frame_length,
+            self.max_encrypted_data_keys,
+            plaintext_length,
+        )
+    }
+
+    /// [`Client::encrypting_writer`] without an async runtime.
+    pub fn encrypting_writer_blocking<W: Write>(
+        &self,
+        writer: W,
+        context: &EncryptionContext,
+        plaintext_length: Option<u64>,
+    ) -> Result<EncryptingWriter<W>, Error> {
+        crate::block_on(self.encrypting_writer(writer, context, plaintext_length))
+    }
+
+    /// Starts decrypting the message `reader` yields. The header is read
+    /// (blocking on `reader`) and authenticated before this returns; the
+    /// body is decrypted as the returned reader is read, under `policy`.
+    pub async fn decrypting_reader<R: Read>(
+        &self,
+        mut reader: R,
+        reproduced_context: &EncryptionContext,
+        policy: ReleasePolicy,
+    ) -> Result<DecryptingReader<R>, Error> {
+        let (buffered, parsed) =
+            crate::stream::reader::read_header(&mut reader, self.max_encrypted_data_keys)?;
+        self.commitment_policy.check_decrypt(parsed.header.suite)?;
+        let materials = self
+            .decryption_materials(&self.decrypt_request(&parsed.header, reproduced_context))
+            .await?;
+        DecryptingReader::new(reader, buffered, parsed, materials, &policy)
+    }
+
+    /// [`Client::decrypting_reader`] without an async runtime.
+    pub fn decrypting_reader_blocking<R: Read>(
+        &self,
+        reader: R,
+        reproduced_context: &EncryptionContext,
+        policy: ReleasePolicy,
+    ) -> Result<DecryptingReader<R>, Error> {
+        crate::block_on(self.decrypting_reader(reader, reproduced_context, policy))
+    }
+
+    /// Encrypts everything `reader` yields into one message on `writer`,
+    /// frame by frame. Returns the plaintext length.
+    pub async fn encrypt_stream<R, W>(
+        &self,
+        reader: &mut R,
+        writer: &mut W,
+        context: &EncryptionContext,
+        plaintext_length: Option<u64>,
+    ) -> Result<u64, Error>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let request = self.encryption_request(context, plaintext_length)?;
+        let materials = self.encryption_materials(&request).await?;
+        crate::stream::async_io::encrypt(
+            reader,
+            writer,
+            &materials,
+            self.frame_length,
+            self.max_encrypted_data_keys,
+            plaintext_length,
+        )
+        .await
+    }
+
+    /// Decrypts the message `reader` yields onto `writer`, releasing each
+    /// frame once it verifies and the last one once the end of the message
+    /// (and its signature) verifies. On error, what was written must be
+    /// discarded; see [`crate::stream`].
+    pub async fn decrypt_stream<R, W>(
+        &self,
+        reader: &mut R,
+        writer: &mut W,
+        reproduced_context: &EncryptionContext,
+    ) -> Result<StreamDecrypted, Error>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let (buffered, parsed) =
+            crate::stream::async_io::read_header(reader, self.max_encrypted_data_keys).await?;
+        self.commitment_policy.check_decrypt(parsed.header.suite)?;
+        let materials = self
+            .decryption_materials(&self.decrypt_request(&parsed.header, reproduced_context))
+            .await?;
+        let plaintext_length =
+            crate::stream::async_io::decrypt_body(reader, writer, buffered, &parsed, &materials)
+                .await?;
+        Ok(StreamDecrypted {
+            plaintext_length,
+            encryption_context: materials.encryption_context.clone(),
+            suite: parsed.header.suite,
+            header: parsed.header,
+        })
+    }
+
+    fn decrypt_request<'a>(
+        &self,
+        header: &'a Header,
+        reproduced: &'a EncryptionContext,
+    ) -> DecryptRequest<'a> {
+        DecryptRequest {
+            suite: header.suite,
+            commitment_policy: self.commitment_policy,
+            encrypted_data_keys: &header.encrypted_data_keys,
+            encryption_context: &header.encryption_context,
+            reproduced_encryption_context: (!reproduced.is_empty()).then_some(reproduced),
+        }
     }
 
     /// Decrypts `message`. Each pair of `reproduced_context` must either be

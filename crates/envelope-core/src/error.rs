@@ -179,6 +179,96 @@ pub enum KeyringError {
         /// The service's message, or the check that failed (no key material).
         message: String,
     },
+    /// An XKS proxy request for the named key failed, or its response
+    /// failed a check (added for `envelope-xks`).
+    #[error("XKS key {key}: {kind}: {message}")]
+    Xks {
+        /// The key, as `https://host:port/prefix#keyId`.
+        key: String,
+        /// The kind of failure (the proxy's `errorName`, or a transport failure).
+        kind: XksErrorKind,
+        /// The proxy's `errorMessage`, or the check that failed (no key material).
+        message: String,
+    },
+}
+
+/// Why an XKS proxy request failed (see [`KeyringError::Xks`]). One kind
+/// per `errorName` of the XKS API, plus transport failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum XksErrorKind {
+    /// `ValidationException`: the proxy rejected the request as malformed.
+    Validation,
+    /// `AuthenticationFailedException`: the SigV4 signature or credentials.
+    AuthenticationFailed,
+    /// `AccessDeniedException`: secondary authorization refused the call.
+    AccessDenied,
+    /// `KeyNotFoundException`: no such key in the key store.
+    KeyNotFound,
+    /// `InvalidUriPathException`: no such key store (URI prefix).
+    InvalidUriPath,
+    /// `InvalidKeyUsageException`: the key may not encrypt (or decrypt).
+    InvalidKeyUsage,
+    /// `InvalidStateException`: the key is disabled.
+    InvalidState,
+    /// `InvalidCiphertextException`: wrong ciphertext or encryption context.
+    InvalidCiphertext,
+    /// `UnsupportedOperationException`.
+    UnsupportedOperation,
+    /// `ThrottlingException`: over the key store's quota.
+    Throttled,
+    /// `DependencyTimeoutException`: the HSM did not answer in time.
+    DependencyTimeout,
+    /// `InternalException`: the proxy or the HSM failed.
+    Internal,
+    /// The connect or request timeout expired.
+    Timeout,
+    /// The proxy could not be reached (DNS, connection, TLS, I/O).
+    Network,
+    /// The proxy answered with a status or body that is not an XKS answer
+    /// (for example a load balancer's 502/503).
+    Unavailable,
+    /// The response failed a check (bad JSON, base64 or field lengths).
+    InvalidResponse,
+}
+
+impl XksErrorKind {
+    /// Whether retrying later may succeed: throttling, HSM timeouts,
+    /// internal failures, timeouts, network failures and unavailability.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            Self::Throttled
+                | Self::DependencyTimeout
+                | Self::Internal
+                | Self::Timeout
+                | Self::Network
+                | Self::Unavailable
+        )
+    }
+}
+
+impl std::fmt::Display for XksErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Validation => "ValidationException",
+            Self::AuthenticationFailed => "AuthenticationFailedException",
+            Self::AccessDenied => "AccessDeniedException",
+            Self::KeyNotFound => "KeyNotFoundException",
+            Self::InvalidUriPath => "InvalidUriPathException",
+            Self::InvalidKeyUsage => "InvalidKeyUsageException",
+            Self::InvalidState => "InvalidStateException",
+            Self::InvalidCiphertext => "InvalidCiphertextException",
+            Self::UnsupportedOperation => "UnsupportedOperationException",
+            Self::Throttled => "ThrottlingException",
+            Self::DependencyTimeout => "DependencyTimeoutException",
+            Self::Internal => "InternalException",
+            Self::Timeout => "timed out",
+            Self::Network => "network failure",
+            Self::Unavailable => "proxy unavailable",
+            Self::InvalidResponse => "invalid response",
+        })
+    }
 }
 
 /// Why an AWS KMS request failed (see [`KeyringError::Kms`]).
@@ -246,6 +336,7 @@ impl KeyringError {
         match self {
             KeyringError::Other { retryable, .. } => *retryable,
             KeyringError::Kms { kind, .. } => kind.is_retryable(),
+            KeyringError::Xks { kind, .. } => kind.is_retryable(),
             KeyringError::AllFailed(errors) => errors.iter().any(KeyringError::is_retryable),
             _ => false,
         }
@@ -312,6 +403,9 @@ pub enum Error {
     /// A policy forbids the operation.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// Reading or writing a stream failed.
+    #[error("I/O error: {0}")]
+    Io(String),
 }
 
 impl Error {

@@ -29,6 +29,7 @@ pub mod keyring;
 pub mod materials;
 mod message;
 pub mod policy;
+pub mod stream;
 pub mod suite;
 
 use std::future::Future;
@@ -37,7 +38,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 
-pub use client::{Client, ClientBuilder, Decrypted, DEFAULT_FRAME_LENGTH};
+pub use client::{Client, ClientBuilder, Decrypted, StreamDecrypted, DEFAULT_FRAME_LENGTH};
 pub use crypto::{DataKey, SigningKey};
 pub use error::Error;
 pub use format::{EncryptedDataKey, EncryptionContext};
@@ -47,6 +48,7 @@ pub use materials::{
     RequiredContextMaterialsManager,
 };
 pub use policy::CommitmentPolicy;
+pub use stream::{DecryptingReader, EncryptingWriter, ReleasePolicy};
 pub use suite::AlgorithmSuite;
 
 struct ThreadWaker(Thread);

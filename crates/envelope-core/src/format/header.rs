@@ -88,6 +88,16 @@ pub(crate) struct ParsedHeader {
 }
 
 impl Header {
+    /// Parses the header at the start of a message without decrypting
+    /// anything; returns it and its length in bytes. The header is not
+    /// authenticated by this: use it to inspect, never to trust.
+    pub fn parse_prefix(
+        input: &[u8],
+        max_edks: Option<usize>,
+    ) -> Result<(Header, usize), FormatError> {
+        Self::parse(input, max_edks).map(|parsed| (parsed.header, parsed.total_len))
+    }
+
     /// Parses a header from the start of `input`. Parsing stops as soon as
     /// the EDK count exceeds `max_edks`, before any EDK is read.
     pub(crate) fn parse(

@@ -1,6 +1,7 @@
 //! Writes one message: header, frames and footer, into one buffer sized once.
 
-use crate::crypto::aead::{IV_LEN, TAG_LEN};
+use super::encoder::{BodyEncoder, FINAL_FRAME_EXTRA, FRAME_OVERHEAD};
+use crate::crypto::aead::IV_LEN;
 use crate::crypto::kdf;
 use crate::error::{Error, FormatError, PolicyError};
 use crate::format::body::{frame_iv, BlockKind, BodyAad, FINAL_FRAME_MARKER, MAX_FRAMES};
@@ -129,34 +130,21 @@ pub(crate) fn encrypt(
     max_edks: Option<usize>,
 ) -> Result<Vec<u8>, Error> {
     check_frame_length(frame_length)?;
-    check_edk_count(materials, max_edks)?;
     let frames = frame_count(plaintext.len() as u64, frame_length)?;
     let contexts = materials.serialized_contexts()?;
     let capacity = header::max_len(contexts.stored.len(), &materials.encrypted_data_keys)
         + plaintext.len()
-        + frames as usize * (4 + 4 + IV_LEN + 4 + TAG_LEN)
+        + frames as usize * FRAME_OVERHEAD
+        + FINAL_FRAME_EXTRA
         + 2
         + 104;
     let mut out = Vec::with_capacity(capacity);
-    let (message_id, keys) = write_header(&mut out, materials, frame_length)?;
+    let mut encoder = BodyEncoder::start(&mut out, materials, frame_length, max_edks)?;
     let mut chunks = plaintext.chunks(frame_length as usize);
     for index in 0..frames {
         let chunk = chunks.next().unwrap_or(&[]);
-        // index < frames <= MAX_FRAMES, so the sequence fits in a u32.
-        write_frame(
-            &mut out,
-            &keys,
-            &message_id,
-            (index + 1) as u32,
-            chunk,
-            index + 1 == frames,
-        )?;
+        encoder.frame(&mut out, chunk, index + 1 == frames)?;
     }
-    if let Some(signing_key) = &materials.signing_key {
-        let mut digester = signing_key.digester();
-        digester.update(&out);
-        let signature = signing_key.sign(digester)?;
-        write_footer(&mut out, &signature)?;
-    }
+    encoder.finish(&mut out, materials)?;
     Ok(out)
 }

@@ -1,0 +1,165 @@
+//! Sans-I/O message reader: after the header authenticates, each call
+//! decodes one block (frame, non-framed body or footer) from the front of
+//! the bytes it is given, or says how many more it needs. Both the
+//! in-memory and the streaming APIs drive this.
+
+use crate::crypto::kdf::MessageKeys;
+use crate::crypto::sign::{Digester, VerifyingKey};
+use crate::error::{CryptoError, Error, FormatError};
+use crate::format::body::{self, BlockKind, BodyAad, FINAL_FRAME_MARKER};
+use crate::format::header::{MessageId, ParsedHeader};
+use crate::format::reader::Reader;
+use crate::format::ContentType;
+use crate::materials::DecryptionMaterials;
+
+use super::decrypt::authenticate_header;
+
+/// What one decoding step did.
+pub(crate) enum Step {
+    /// The next block is incomplete; the error says which field and how
+    /// many more bytes it needs.
+    NeedMore(FormatError),
+    /// A block was decoded: `consumed` input bytes, its plaintext appended.
+    Block { consumed: usize, is_final: bool },
+    /// The footer (if any) verified; the message is complete.
+    Done { consumed: usize },
+}
+
+pub(crate) struct BodyDecoder {
+    keys: MessageKeys,
+    message_id: MessageId,
+    content_type: ContentType,
+    frame_length: u32,
+    expected: u32,
+    verifier: Option<(VerifyingKey, Digester)>,
+    body_done: bool,
+    done: bool,
+    max_block: usize,
+}
+
+impl BodyDecoder {
+    /// Authenticates the header (`header_bytes` starts with it) and starts
+    /// the signature digest. Blocks larger than `max_block` bytes (only a
+    /// non-framed body can be) are refused, so streaming stays bounded.
+    pub(crate) fn new(
+        header_bytes: &[u8],
+        parsed: &ParsedHeader,
+        materials: &DecryptionMaterials,
+        max_block: usize,
+    ) -> Result<Self, Error> {
+        let keys = authenticate_header(header_bytes, parsed, materials)?;
+        let verifier = materials.verifying_key.as_ref().map(|key| {
+            let mut digester = key.digester();
+            digester.update(&header_bytes[..parsed.total_len]);
+            (key.clone(), digester)
+        });
+        Ok(Self {
+            keys,
+            message_id: parsed.header.message_id,
+            content_type: parsed.header.content_type,
+            frame_length: parsed.header.frame_length,
+            expected: 1,
+            verifier,
+            body_done: false,
+            done: false,
+            max_block,
+        })
+    }
+
+    /// Whether the message is complete and verified.
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Decodes the next block from the front of `input`.
+    pub(crate) fn step(&mut self, input: &[u8], plaintext: &mut Vec<u8>) -> Result<Step, Error> {
+        if self.done {
+            return Ok(Step::Done { consumed: 0 });
+        }
+        let mut r = Reader::new(input);
+        if self.body_done {
+            let signature = match r.short_bytes("footer signature") {
+                Ok(signature) => signature,
+                Err(truncated @ FormatError::Truncated { .. }) => {
+                    return Ok(Step::NeedMore(truncated))
+                }
+                Err(other) => return Err(other.into()),
+            };
+            if let Some((key, digester)) = self.verifier.take() {
+                key.verify(digester, signature)?;
+            }
+            self.done = true;
+            return Ok(Step::Done {
+                consumed: r.position(),
+            });
+        }
+        let block = match self.content_type {
+            ContentType::Framed => body::read_frame(&mut r, self.frame_length, self.expected),
+            ContentType::NonFramed => {
+                if let Some(len) = input.get(12..20) {
+                    let mut declared = [0u8; 8];
+                    declared.copy_from_slice(len);
+                    let declared = u64::from_be_bytes(declared);
+                    if declared > self.max_block as u64 {
+                        return Err(FormatError::TooLong {
+                            field: "non-framed body (it cannot be streamed in bounded memory)",
+                            actual: usize::try_from(declared).unwrap_or(usize::MAX),
+                            limit: self.max_block,
+                        }
+                        .into());
+                    }
+                }
+                body::read_single_block(&mut r)
+            }
+        };
+        let block = match block {
+            Ok(block) => block,
+            Err(truncated @ FormatError::Truncated { .. }) => return Ok(Step::NeedMore(truncated)),
+            Err(other) => return Err(other.into()),
+        };
+        let is_final = block.kind != BlockKind::Frame;
+        let start = plaintext.len();
+        plaintext.extend_from_slice(block.ciphertext);
+        let aad = BodyAad::new(
+            self.message_id.as_bytes(),
+            block.kind,
+            block.sequence,
+            block.ciphertext.len() as u64,
+        );
+        if self
+            .keys
+            .content
+            .open_in_place(
+                block.iv,
+                aad.as_bytes(),
+                &mut plaintext[start..],
+                &block.tag,
+            )
+            .is_err()
+        {
+            plaintext.truncate(start);
+            return Err(CryptoError::BodyAuthentication {
+                sequence: block.sequence,
+            }
+            .into());
+        }
+        let consumed = r.position();
+        if let Some((_, digester)) = &mut self.verifier {
+            digester.update(&input[..consumed]);
+        }
+        if is_final {
+            self.body_done = true;
+            self.done = self.verifier.is_none();
+        } else {
+            self.expected = self
+                .expected
+                .checked_add(1)
+                .filter(|n| *n != FINAL_FRAME_MARKER)
+                .ok_or(FormatError::InvalidField {
+                    field: "frame sequence number",
+                    reason: "the message has more than 2^32 - 1 frames",
+                })?;
+        }
+        Ok(Step::Block { consumed, is_final })
+    }
+}

@@ -1,0 +1,338 @@
+//! `DecryptingReader`: a `std::io::Read` over a message that releases
+//! plaintext as the release policy allows.
+
+use std::fmt;
+use std::io::{self, Read, Seek, Write};
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use super::{io_error, ReleasePolicy, MAX_STREAMED_HEADER, MAX_STREAMED_NON_FRAMED_BODY};
+use crate::error::{Error, FormatError};
+use crate::format::header::{Header, ParsedHeader};
+use crate::format::EncryptionContext;
+use crate::materials::DecryptionMaterials;
+use crate::message::decoder::{BodyDecoder, Step};
+
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Where message bytes come from: the caller's reader, or the buffered
+/// ciphertext of a message that has already verified once.
+enum Source<R> {
+    Direct(R),
+    Memory(io::Cursor<Vec<u8>>),
+    File(std::fs::File),
+}
+
+impl<R: Read> Read for Source<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Direct(r) => r.read(buf),
+            Self::Memory(r) => r.read(buf),
+            Self::File(r) => r.read(buf),
+        }
+    }
+}
+
+/// Buffered input and the bytes still to decode.
+struct Input {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl Input {
+    fn pending(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// Reads at least once more from `source`; false at end of input.
+    fn fill<R: Read>(&mut self, source: &mut R, at_least: usize) -> io::Result<bool> {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        let have = self.buf.len();
+        let want = at_least.max(READ_CHUNK);
+        self.buf.resize(have + want, 0);
+        let read = loop {
+            match source.read(&mut self.buf[have..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        let read = match read {
+            Ok(read) => read,
+            Err(e) => {
+                self.buf.truncate(have);
+                return Err(e);
+            }
+        };
+        self.buf.truncate(have + read);
+        Ok(read > 0)
+    }
+}
+
+/// Reads a whole header from `source`, growing the buffer as the parser asks.
+pub(crate) fn read_header<R: Read>(
+    source: &mut R,
+    max_edks: Option<usize>,
+) -> Result<(Vec<u8>, ParsedHeader), Error> {
+    let mut input = Input {
+        buf: Vec::new(),
+        start: 0,
+    };
+    loop {
+        match Header::parse(input.pending(), max_edks) {
+            Ok(parsed) => return Ok((input.buf, parsed)),
+            Err(FormatError::Truncated { field, needed }) => {
+                if input.buf.len() + needed > MAX_STREAMED_HEADER {
+                    return Err(FormatError::TooLong {
+                        field: "message header",
+                        actual: input.buf.len() + needed,
+                        limit: MAX_STREAMED_HEADER,
+                    }
+                    .into());
+                }
+                if !input
+                    .fill(source, needed)
+                    .map_err(|e| Error::Io(e.to_string()))?
+                {
+                    return Err(FormatError::Truncated { field, needed }.into());
+                }
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+}
+
+/// Decrypts a message read from `R`. See [`ReleasePolicy`].
+pub struct DecryptingReader<R: Read> {
+    source: Source<R>,
+    input: Input,
+    decoder: BodyDecoder,
+    plaintext: Zeroizing<Vec<u8>>,
+    released: usize,
+    finished: bool,
+    failed: bool,
+    header: Header,
+    materials: Arc<DecryptionMaterials>,
+}
+
+impl<R: Read> DecryptingReader<R> {
+    /// `buffered` holds the header (parsed into `parsed`) and maybe more.
+    pub(crate) fn new(
+        source: R,
+        buffered: Vec<u8>,
+        parsed: ParsedHeader,
+        materials: Arc<DecryptionMaterials>,
+        policy: &ReleasePolicy,
+    ) -> Result<Self, Error> {
+        let decoder =
+            BodyDecoder::new(&buffered, &parsed, &materials, MAX_STREAMED_NON_FRAMED_BODY)?;
+        let mut reader = Self {
+            source: Source::Direct(source),
+            input: Input {
+                start: parsed.total_len,
+                buf: buffered,
+            },
+            decoder,
+            plaintext: Zeroizing::new(Vec::new()),
+            released: 0,
+            finished: false,
+            failed: false,
+            header: parsed.header.clone(),
+            materials,
+        };
+        if let ReleasePolicy::VerifiedOnly {
+            max_in_memory,
+            spill_dir,
+        } = policy
+        {
+            reader.verify_first(parsed, *max_in_memory, spill_dir.as_deref())?;
+        }
+        Ok(reader)
+    }
+
+    /// Authenticates the whole message, keeping its ciphertext, then
+    /// rewinds to decrypt it again from the kept copy.
+    fn verify_first(
+        &mut self,
+        parsed: ParsedHeader,
+        max_in_memory: usize,
+        spill_dir: Option<&std::path::Path>,
+    ) -> Result<(), Error> {
+        let io = |e: io::Error| Error::Io(e.to_string());
+        let header_bytes = self.input.buf[..parsed.total_len].to_vec();
+        let mut kept: Vec<u8> = header_bytes.clone();
+        let mut file: Option<std::fs::File> = None;
+        let keep = |bytes: &[u8],
+                    kept: &mut Vec<u8>,
+                    file: &mut Option<std::fs::File>|
+         -> Result<(), Error> {
+            if let Some(file) = file {
+                return file.write_all(bytes).map_err(io);
+            }
+            if kept.len() + bytes.len() <= max_in_memory {
+                kept.extend_from_slice(bytes);
+                return Ok(());
+            }
+            let dir = spill_dir.ok_or(FormatError::TooLong {
+                field: "message held for verification",
+                actual: kept.len() + bytes.len(),
+                limit: max_in_memory,
+            })?;
+            let mut spill = tempfile::tempfile_in(dir).map_err(io)?;
+            spill.write_all(kept).map_err(io)?;
+            spill.write_all(bytes).map_err(io)?;
+            kept.clear();
+            *file = Some(spill);
+            Ok(())
+        };
+        // Pass one: authenticate everything, discarding the plaintext.
+        loop {
+            if self.decoder.is_done() {
+                if !self.input.pending().is_empty()
+                    || self.input.fill(&mut self.source, 1).map_err(io)?
+                {
+                    return Err(FormatError::TrailingBytes(self.input.pending().len()).into());
+                }
+                break;
+            }
+            match self
+                .decoder
+                .step(self.input.pending(), &mut self.plaintext)?
+            {
+                Step::NeedMore(truncated) => {
+                    let needed = match &truncated {
+                        FormatError::Truncated { needed, .. } => *needed,
+                        _ => 1,
+                    };
+                    if !self.input.fill(&mut self.source, needed).map_err(io)? {
+                        return Err(truncated.into());
+                    }
+                }
+                Step::Block { consumed, .. } | Step::Done { consumed } => {
+                    keep(&self.input.pending()[..consumed], &mut kept, &mut file)?;
+                    self.input.start += consumed;
+                    self.plaintext.clear();
+                }
+            }
+        }
+        // Pass two reads the kept copy, which has verified.
+        let source = match file {
+            Some(mut file) => {
+                file.rewind().map_err(io)?;
+                Source::File(file)
+            }
+            None => Source::Memory(io::Cursor::new(kept)),
+        };
+        let mut source = source;
+        let mut skip = vec![0u8; header_bytes.len()];
+        source.read_exact(&mut skip).map_err(io)?;
+        self.decoder = BodyDecoder::new(
+            &header_bytes,
+            &parsed,
+            &self.materials,
+            MAX_STREAMED_NON_FRAMED_BODY,
+        )?;
+        self.source = source;
+        self.input = Input {
+            buf: Vec::new(),
+            start: 0,
+        };
+        self.finished = false;
+        Ok(())
+    }
+
+    /// Decodes the next block into `plaintext`; true once the message is
+    /// complete, verified and followed by nothing.
+    fn advance(&mut self) -> Result<bool, Error> {
+        loop {
+            if self.decoder.is_done() {
+                if !self.input.pending().is_empty()
+                    || self
+                        .input
+                        .fill(&mut self.source, 1)
+                        .map_err(|e| Error::Io(e.to_string()))?
+                {
+                    return Err(FormatError::TrailingBytes(self.input.pending().len()).into());
+                }
+                self.finished = true;
+                return Ok(true);
+            }
+            match self
+                .decoder
+                .step(self.input.pending(), &mut self.plaintext)?
+            {
+                Step::NeedMore(truncated) => {
+                    let needed = match &truncated {
+                        FormatError::Truncated { needed, .. } => *needed,
+                        _ => 1,
+                    };
+                    if !self
+                        .input
+                        .fill(&mut self.source, needed)
+                        .map_err(|e| Error::Io(e.to_string()))?
+                    {
+                        return Err(truncated.into());
+                    }
+                }
+                Step::Block { consumed, is_final } => {
+                    self.input.start += consumed;
+                    // The last frame waits for the end (and signature) check.
+                    if !is_final {
+                        return Ok(false);
+                    }
+                }
+                Step::Done { consumed } => self.input.start += consumed,
+            }
+        }
+    }
+
+    /// The message header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The encryption context: stored pairs plus authenticated reproduced ones.
+    pub fn encryption_context(&self) -> &EncryptionContext {
+        &self.materials.encryption_context
+    }
+}
+
+impl<R: Read> Read for DecryptingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(io_error(Error::Io(
+                "the message already failed to decrypt".into(),
+            )));
+        }
+        loop {
+            if self.released < self.plaintext.len() {
+                let n = buf.len().min(self.plaintext.len() - self.released);
+                buf[..n].copy_from_slice(&self.plaintext[self.released..self.released + n]);
+                self.released += n;
+                return Ok(n);
+            }
+            if self.finished || buf.is_empty() {
+                return Ok(0);
+            }
+            self.plaintext.clear();
+            self.released = 0;
+            if let Err(error) = self.advance() {
+                self.failed = true;
+                self.plaintext.clear();
+                return Err(io_error(error));
+            }
+        }
+    }
+}
+
+impl<R: Read> fmt::Debug for DecryptingReader<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DecryptingReader")
+            .field("suite", &self.header.suite)
+            .field("finished", &self.finished)
+            .finish()
+    }
+}

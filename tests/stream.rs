@@ -1,0 +1,268 @@
+//! Streaming encryption and decryption: std::io and tokio, every size and
+//! frame boundary, truncation, tampering, both release policies, declared
+//! lengths, and compatibility with the in-memory API.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use envelope::stream::stream_error;
+use envelope::{
+    AlgorithmSuite, CachingMaterialsManager, Client, DefaultMaterialsManager, EncryptionContext,
+    RawAesKeyring, ReleasePolicy,
+};
+
+fn client(suite: AlgorithmSuite, frame: u32) -> Client {
+    Client::builder()
+        .keyring(Arc::new(
+            RawAesKeyring::new("stream", "key", &[9u8; 32]).expect("keyring"),
+        ))
+        .suite(suite)
+        .frame_length(frame)
+        .build()
+        .expect("client")
+}
+
+fn context() -> EncryptionContext {
+    [("file", "report.csv")].into_iter().collect()
+}
+
+const SUITES: [AlgorithmSuite; 2] = [
+    AlgorithmSuite::Aes256GcmHkdfSha512CommitKey,
+    AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
+];
+
+fn stream_encrypt(
+    client: &Client,
+    plaintext: &[u8],
+    write_size: usize,
+    declared: Option<u64>,
+) -> Vec<u8> {
+    let mut writer = client
+        .encrypting_writer_blocking(Vec::new(), &context(), declared)
+        .expect("writer");
+    for chunk in plaintext.chunks(write_size.max(1)) {
+        writer.write_all(chunk).expect("write");
+    }
+    writer.finish().expect("finish")
+}
+
+fn stream_decrypt(
+    client: &Client,
+    message: &[u8],
+    read_size: usize,
+    policy: ReleasePolicy,
+) -> std::io::Result<Vec<u8>> {
+    let mut reader = client
+        .decrypting_reader_blocking(message, &context(), policy)
+        .map_err(std::io::Error::other)?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; read_size];
+    loop {
+        match reader.read(&mut buf)? {
+            0 => return Ok(out),
+            n => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+fn verified_only() -> ReleasePolicy {
+    ReleasePolicy::VerifiedOnly {
+        max_in_memory: 1 << 20,
+        spill_dir: None,
+    }
+}
+
+#[test]
+fn std_round_trips_match_the_in_memory_api() {
+    for suite in SUITES {
+        let client = client(suite, 64);
+        for len in [0usize, 1, 63, 64, 65, 128, 1000] {
+            let plaintext: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            for write_size in [1usize, 7, 64, 4096] {
+                let message = stream_encrypt(&client, &plaintext, write_size, None);
+                let in_memory = client
+                    .decrypt_blocking(&message, &context())
+                    .expect("in-memory decrypt");
+                assert_eq!(
+                    in_memory.plaintext, plaintext,
+                    "{suite} len {len} write {write_size}"
+                );
+            }
+            let message = client
+                .encrypt_blocking(&plaintext, &context())
+                .expect("encrypt");
+            for read_size in [1usize, 13, 4096] {
+                for policy in [ReleasePolicy::PerFrame, verified_only()] {
+                    let out = stream_decrypt(&client, &message, read_size, policy)
+                        .expect("stream decrypt");
+                    assert_eq!(out, plaintext, "{suite} len {len} read {read_size}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn truncation_at_every_frame_boundary_fails() {
+    for suite in SUITES {
+        let client = client(suite, 32);
+        let plaintext = vec![5u8; 32 * 6 + 5];
+        let message = stream_encrypt(&client, &plaintext, 100, None);
+        let header_len = envelope::format::Header::parse_prefix(&message, None)
+            .expect("header")
+            .1;
+        let frame = 4 + 12 + 32 + 16;
+        let mut cuts: Vec<usize> = (0..=6).map(|i| header_len + i * frame).collect();
+        cuts.push(message.len() - 1);
+        cuts.push(message.len() - 50);
+        for cut in cuts {
+            for policy in [ReleasePolicy::PerFrame, verified_only()] {
+                let result = stream_decrypt(&client, &message[..cut], 4096, policy.clone());
+                assert!(
+                    result.is_err(),
+                    "{suite}: cut at {cut} of {} accepted ({policy:?})",
+                    message.len()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn tampering_releases_nothing_unverified() {
+    for suite in SUITES {
+        let client = client(suite, 64);
+        let plaintext = vec![0x77u8; 64 * 4];
+        let message = stream_encrypt(&client, &plaintext, 4096, None);
+        // Flip a bit in the last byte: the footer signature, or the final frame's tag.
+        let mut tampered = message.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+
+        // Per frame: the first frames come out, the final one never does.
+        let mut reader = client
+            .decrypting_reader_blocking(&tampered[..], &context(), ReleasePolicy::PerFrame)
+            .expect("header is intact");
+        let mut out = Vec::new();
+        let err = reader
+            .read_to_end(&mut out)
+            .expect_err("tampering detected");
+        assert!(stream_error(&err).is_some(), "a typed error inside: {err}");
+        assert!(out.len() < plaintext.len(), "the last frame was withheld");
+        assert_eq!(out, plaintext[..out.len()]);
+
+        // Verified only: nothing at all.
+        let result = client.decrypting_reader_blocking(&tampered[..], &context(), verified_only());
+        assert!(
+            result.is_err(),
+            "{suite}: verification happens before the reader is returned"
+        );
+    }
+}
+
+#[test]
+fn verified_only_spills_ciphertext_to_disk_or_refuses() {
+    let client = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384, 1024);
+    let plaintext: Vec<u8> = (0..200_000u32).map(|i| (i % 256) as u8).collect();
+    let message = stream_encrypt(&client, &plaintext, 10_000, Some(plaintext.len() as u64));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spill = ReleasePolicy::VerifiedOnly {
+        max_in_memory: 16 * 1024,
+        spill_dir: Some(dir.path().to_owned()),
+    };
+    assert_eq!(
+        stream_decrypt(&client, &message, 4096, spill).expect("decrypt"),
+        plaintext
+    );
+    let no_spill = ReleasePolicy::VerifiedOnly {
+        max_in_memory: 16 * 1024,
+        spill_dir: None,
+    };
+    assert!(client
+        .decrypting_reader_blocking(&message[..], &context(), no_spill)
+        .is_err());
+}
+
+#[test]
+fn declared_length_is_enforced() {
+    let client = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, 64);
+    let mut writer = client
+        .encrypting_writer_blocking(Vec::new(), &context(), Some(10))
+        .expect("writer");
+    assert!(writer.write_all(&[0u8; 11]).is_err(), "more than declared");
+    let mut writer = client
+        .encrypting_writer_blocking(Vec::new(), &context(), Some(10))
+        .expect("writer");
+    writer.write_all(&[0u8; 9]).expect("write");
+    assert!(writer.finish().is_err(), "less than declared");
+}
+
+#[test]
+fn known_lengths_use_the_cache_and_unknown_lengths_bypass_it() {
+    let keyring = Arc::new(RawAesKeyring::new("stream", "key", &[9u8; 32]).expect("keyring"));
+    let cmm = CachingMaterialsManager::builder(Arc::new(DefaultMaterialsManager::new(keyring)))
+        .max_age(Duration::from_secs(60))
+        .max_bytes(1000)
+        .build()
+        .expect("cmm");
+    let client = Client::builder()
+        .materials_manager(Arc::new(cmm.clone()))
+        .build()
+        .expect("client");
+    for _ in 0..3 {
+        stream_encrypt(&client, &[1u8; 100], 50, Some(100));
+    }
+    assert_eq!(cmm.stats().keyring_calls, 1, "{:?}", cmm.stats());
+    for _ in 0..3 {
+        stream_encrypt(&client, &[1u8; 100], 50, None);
+    }
+    assert_eq!(cmm.stats().keyring_calls, 4);
+    assert_eq!(cmm.stats().bypasses, 3);
+}
+
+#[tokio::test]
+async fn tokio_streams_round_trip_and_detect_truncation() {
+    for suite in SUITES {
+        let client = client(suite, 128);
+        let plaintext: Vec<u8> = (0..10_000u32).map(|i| (i * 31 % 256) as u8).collect();
+        let mut message = Vec::new();
+        let written = client
+            .encrypt_stream(&mut &plaintext[..], &mut message, &context(), None)
+            .await
+            .expect("encrypt");
+        assert_eq!(written, plaintext.len() as u64);
+        assert_eq!(
+            client
+                .decrypt_blocking(&message, &context())
+                .expect("decrypt")
+                .plaintext,
+            plaintext
+        );
+
+        let mut out = Vec::new();
+        let summary = client
+            .decrypt_stream(&mut &message[..], &mut out, &context())
+            .await
+            .expect("decrypt");
+        assert_eq!(out, plaintext);
+        assert_eq!(summary.plaintext_length, plaintext.len() as u64);
+        assert_eq!(summary.encryption_context.get("file"), Some("report.csv"));
+
+        for cut in [message.len() - 1, message.len() / 2, 10] {
+            let mut out = Vec::new();
+            assert!(client
+                .decrypt_stream(&mut &message[..cut], &mut out, &context())
+                .await
+                .is_err());
+            assert!(out.len() < plaintext.len());
+        }
+        let mut extra = message.clone();
+        extra.push(0);
+        let mut out = Vec::new();
+        assert!(client
+            .decrypt_stream(&mut &extra[..], &mut out, &context())
+            .await
+            .is_err());
+    }
+}
