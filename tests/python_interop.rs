@@ -122,3 +122,127 @@ fn python_esdk_round_trips_both_directions() {
     assert_eq!(checked, 8);
     println!("interop: Python decrypted 8 of our messages; we decrypted 8 of Python's");
 }
+
+/// 100 MiB, streamed both ways: the Python ESDK decrypts our streamed
+/// multi-frame message, and we stream-decrypt its message of the same file.
+#[test]
+fn python_esdk_streams_100_mib_both_ways() {
+    use std::io::{BufReader, BufWriter, Read, Write};
+
+    let python = python();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/esdk_stream.py");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = [0x3Cu8; 32];
+    let key_file = dir.path().join("key.bin");
+    std::fs::write(&key_file, key).expect("write key");
+    let plain_path = dir.path().join("big.bin");
+    const SIZE: usize = 100 << 20;
+    {
+        // Deterministic, non-repeating content.
+        let mut file = BufWriter::new(std::fs::File::create(&plain_path).expect("create"));
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut block = vec![0u8; 1 << 20];
+        for _ in 0..SIZE / block.len() {
+            for chunk in block.chunks_mut(8) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                chunk.copy_from_slice(&state.to_le_bytes());
+            }
+            file.write_all(&block).expect("write");
+        }
+        file.flush().expect("flush");
+    }
+    let client = Client::builder()
+        .keyring(Arc::new(
+            RawAesKeyring::new("interop-stream", "stream-key", &key).expect("keyring"),
+        ))
+        .build()
+        .expect("client");
+    let context: EncryptionContext = [("file", "big.bin")].into_iter().collect();
+
+    // Ours, streamed, to Python.
+    let ours = dir.path().join("big.rust.ct");
+    let mut writer = client
+        .encrypting_writer_blocking(
+            BufWriter::new(std::fs::File::create(&ours).expect("create")),
+            &context,
+            Some(SIZE as u64),
+        )
+        .expect("writer");
+    std::io::copy(
+        &mut BufReader::new(std::fs::File::open(&plain_path).expect("open")),
+        &mut writer,
+    )
+    .expect("copy");
+    writer.finish().expect("finish").flush().expect("flush");
+    let python_out = dir.path().join("big.python.pt");
+    let status = Command::new(&python)
+        .arg(&script)
+        .args([
+            "decrypt",
+            key_file.to_str().expect("utf8"),
+            ours.to_str().expect("utf8"),
+        ])
+        .arg(&python_out)
+        .status()
+        .expect("run python");
+    assert!(
+        status.success(),
+        "the Python ESDK could not decrypt our 100 MiB stream"
+    );
+    assert!(
+        files_equal(&plain_path, &python_out),
+        "Python's plaintext differs"
+    );
+
+    // Python's, streamed, to us.
+    let theirs = dir.path().join("big.python.ct");
+    let status = Command::new(&python)
+        .arg(&script)
+        .args([
+            "encrypt",
+            key_file.to_str().expect("utf8"),
+            plain_path.to_str().expect("utf8"),
+        ])
+        .arg(&theirs)
+        .status()
+        .expect("run python");
+    assert!(status.success(), "the Python ESDK could not encrypt");
+    let mut reader = client
+        .decrypting_reader_blocking(
+            BufReader::new(std::fs::File::open(&theirs).expect("open")),
+            &context,
+            envelope::ReleasePolicy::PerFrame,
+        )
+        .expect("reader");
+    let ours_out = dir.path().join("big.rust.pt");
+    std::io::copy(
+        &mut reader,
+        &mut BufWriter::new(std::fs::File::create(&ours_out).expect("create")),
+    )
+    .expect("decrypt");
+    assert!(
+        files_equal(&plain_path, &ours_out),
+        "our plaintext of Python's message differs"
+    );
+    assert_eq!(reader.header().suite.id(), 0x0578);
+    assert!(reader.header().frame_length == 4096);
+
+    fn files_equal(a: &Path, b: &Path) -> bool {
+        let (mut a, mut b) = (
+            BufReader::new(std::fs::File::open(a).expect("open")),
+            BufReader::new(std::fs::File::open(b).expect("open")),
+        );
+        let (mut x, mut y) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+        loop {
+            let n = a.read(&mut x).expect("read");
+            if n == 0 {
+                return b.read(&mut y).expect("read") == 0;
+            }
+            if b.read_exact(&mut y[..n]).is_err() || x[..n] != y[..n] {
+                return false;
+            }
+        }
+    }
+}
