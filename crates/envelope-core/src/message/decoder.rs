@@ -19,8 +19,13 @@ pub(crate) enum Step {
     /// The next block is incomplete; the error says which field and how
     /// many more bytes it needs.
     NeedMore(FormatError),
-    /// A block was decoded: `consumed` input bytes, its plaintext appended.
-    Block { consumed: usize, is_final: bool },
+    /// A block was decoded: `consumed` input bytes; `written` plaintext
+    /// bytes were appended (or put at the front of the output slice).
+    Block {
+        consumed: usize,
+        written: usize,
+        is_final: bool,
+    },
     /// The footer (if any) verified; the message is complete.
     Done { consumed: usize },
 }
@@ -71,17 +76,38 @@ impl BodyDecoder {
         self.done
     }
 
-    /// Decodes the next block from the front of `input`.
+    /// Decodes the next block from the front of `input`, appending its
+    /// plaintext to `plaintext`.
     pub(crate) fn step(&mut self, input: &[u8], plaintext: &mut Vec<u8>) -> Result<Step, Error> {
+        // Appending always takes the block, so `None` cannot come back.
+        self.step_to(input, Output::Append(plaintext))?
+            .ok_or(Error::Format(FormatError::InvalidField {
+                field: "decoder",
+                reason: "an appending step declined a block",
+            }))
+    }
+
+    /// Decodes the next block straight into `out` when it is a regular
+    /// frame that fits (saving a copy). `None` leaves the block (the final
+    /// one, or too large) for [`BodyDecoder::step`]; nothing changed then.
+    pub(crate) fn step_into(
+        &mut self,
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Result<Option<Step>, Error> {
+        self.step_to(input, Output::Into(out))
+    }
+
+    fn step_to(&mut self, input: &[u8], out: Output<'_>) -> Result<Option<Step>, Error> {
         if self.done {
-            return Ok(Step::Done { consumed: 0 });
+            return Ok(Some(Step::Done { consumed: 0 }));
         }
         let mut r = Reader::new(input);
         if self.body_done {
             let signature = match r.short_bytes("footer signature") {
                 Ok(signature) => signature,
                 Err(truncated @ FormatError::Truncated { .. }) => {
-                    return Ok(Step::NeedMore(truncated))
+                    return Ok(Some(Step::NeedMore(truncated)))
                 }
                 Err(other) => return Err(other.into()),
             };
@@ -89,9 +115,9 @@ impl BodyDecoder {
                 key.verify(digester, signature)?;
             }
             self.done = true;
-            return Ok(Step::Done {
+            return Ok(Some(Step::Done {
                 consumed: r.position(),
-            });
+            }));
         }
         let block = match self.content_type {
             ContentType::Framed => body::read_frame(&mut r, self.frame_length, self.expected),
@@ -114,30 +140,45 @@ impl BodyDecoder {
         };
         let block = match block {
             Ok(block) => block,
-            Err(truncated @ FormatError::Truncated { .. }) => return Ok(Step::NeedMore(truncated)),
+            Err(truncated @ FormatError::Truncated { .. }) => {
+                return Ok(Some(Step::NeedMore(truncated)))
+            }
             Err(other) => return Err(other.into()),
         };
         let is_final = block.kind != BlockKind::Frame;
-        let start = plaintext.len();
-        plaintext.extend_from_slice(block.ciphertext);
+        let written = block.ciphertext.len();
         let aad = BodyAad::new(
             self.message_id.as_bytes(),
             block.kind,
             block.sequence,
-            block.ciphertext.len() as u64,
+            written as u64,
         );
-        if self
-            .keys
-            .content
-            .open_in_place(
-                block.iv,
-                aad.as_bytes(),
-                &mut plaintext[start..],
-                &block.tag,
-            )
-            .is_err()
-        {
-            plaintext.truncate(start);
+        let opened = match out {
+            Output::Into(out) => {
+                let Some(target) = out.get_mut(..written).filter(|_| !is_final) else {
+                    return Ok(None);
+                };
+                target.copy_from_slice(block.ciphertext);
+                self.keys
+                    .content
+                    .open_in_place(block.iv, aad.as_bytes(), target, &block.tag)
+            }
+            Output::Append(plaintext) => {
+                let start = plaintext.len();
+                plaintext.extend_from_slice(block.ciphertext);
+                let opened = self.keys.content.open_in_place(
+                    block.iv,
+                    aad.as_bytes(),
+                    &mut plaintext[start..],
+                    &block.tag,
+                );
+                if opened.is_err() {
+                    plaintext.truncate(start);
+                }
+                opened
+            }
+        };
+        if opened.is_err() {
             return Err(CryptoError::BodyAuthentication {
                 sequence: block.sequence,
             }
@@ -160,6 +201,16 @@ impl BodyDecoder {
                     reason: "the message has more than 2^32 - 1 frames",
                 })?;
         }
-        Ok(Step::Block { consumed, is_final })
+        Ok(Some(Step::Block {
+            consumed,
+            written,
+            is_final,
+        }))
     }
+}
+
+/// Where a step puts plaintext.
+enum Output<'a> {
+    Append(&'a mut Vec<u8>),
+    Into(&'a mut [u8]),
 }

@@ -11,7 +11,7 @@ use crate::materials::{DecryptionMaterials, EncryptionMaterials};
 use crate::message::decoder::{BodyDecoder, Step};
 use crate::message::encoder::BodyEncoder;
 
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
 
 fn io(error: std::io::Error) -> Error {
     Error::Io(error.to_string())
@@ -171,7 +171,9 @@ where
                     return Err(truncated.into());
                 }
             }
-            Step::Block { consumed, is_final } => {
+            Step::Block {
+                consumed, is_final, ..
+            } => {
                 start += consumed;
                 if is_final {
                     std::mem::swap(&mut held, &mut plaintext);

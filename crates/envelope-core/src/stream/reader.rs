@@ -14,7 +14,7 @@ use crate::format::EncryptionContext;
 use crate::materials::DecryptionMaterials;
 use crate::message::decoder::{BodyDecoder, Step};
 
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
 
 /// Where message bytes come from: the caller's reader, or the buffered
 /// ciphertext of a message that has already verified once.
@@ -34,41 +34,51 @@ impl<R: Read> Read for Source<R> {
     }
 }
 
-/// Buffered input and the bytes still to decode.
+/// Buffered input: `buf[start..end]` is read but not yet decoded. The
+/// buffer keeps its length between reads, so refills neither zero memory
+/// nor shift more than the partial block at its end.
 struct Input {
     buf: Vec<u8>,
     start: usize,
+    end: usize,
 }
 
 impl Input {
-    fn pending(&self) -> &[u8] {
-        &self.buf[self.start..]
+    fn new(buf: Vec<u8>, start: usize) -> Self {
+        let end = buf.len();
+        Self { buf, start, end }
     }
 
-    /// Reads at least once more from `source`; false at end of input.
+    fn pending(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+    }
+
+    /// Reads at least once more from `source`, making room for `at_least`
+    /// more bytes; false at end of input.
     fn fill<R: Read>(&mut self, source: &mut R, at_least: usize) -> io::Result<bool> {
         if self.start > 0 {
-            self.buf.drain(..self.start);
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
-        let have = self.buf.len();
-        let want = at_least.max(READ_CHUNK);
-        self.buf.resize(have + want, 0);
-        let read = loop {
-            match source.read(&mut self.buf[have..]) {
+        let want = self.end + at_least.max(READ_CHUNK);
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+        loop {
+            match source.read(&mut self.buf[self.end..]) {
+                Ok(read) => {
+                    self.end += read;
+                    return Ok(read > 0);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other,
+                Err(e) => return Err(e),
             }
-        };
-        let read = match read {
-            Ok(read) => read,
-            Err(e) => {
-                self.buf.truncate(have);
-                return Err(e);
-            }
-        };
-        self.buf.truncate(have + read);
-        Ok(read > 0)
+        }
     }
 }
 
@@ -77,18 +87,18 @@ pub(crate) fn read_header<R: Read>(
     source: &mut R,
     max_edks: Option<usize>,
 ) -> Result<(Vec<u8>, ParsedHeader), Error> {
-    let mut input = Input {
-        buf: Vec::new(),
-        start: 0,
-    };
+    let mut input = Input::new(Vec::new(), 0);
     loop {
         match Header::parse(input.pending(), max_edks) {
-            Ok(parsed) => return Ok((input.buf, parsed)),
+            Ok(parsed) => {
+                input.buf.truncate(input.end);
+                return Ok((input.buf, parsed));
+            }
             Err(FormatError::Truncated { field, needed }) => {
-                if input.buf.len() + needed > MAX_STREAMED_HEADER {
+                if input.end + needed > MAX_STREAMED_HEADER {
                     return Err(FormatError::TooLong {
                         field: "message header",
-                        actual: input.buf.len() + needed,
+                        actual: input.end + needed,
                         limit: MAX_STREAMED_HEADER,
                     }
                     .into());
@@ -131,10 +141,7 @@ impl<R: Read> DecryptingReader<R> {
             BodyDecoder::new(&buffered, &parsed, &materials, MAX_STREAMED_NON_FRAMED_BODY)?;
         let mut reader = Self {
             source: Source::Direct(source),
-            input: Input {
-                start: parsed.total_len,
-                buf: buffered,
-            },
+            input: Input::new(buffered, parsed.total_len),
             decoder,
             plaintext: Zeroizing::new(Vec::new()),
             released: 0,
@@ -213,7 +220,7 @@ impl<R: Read> DecryptingReader<R> {
                 }
                 Step::Block { consumed, .. } | Step::Done { consumed } => {
                     keep(&self.input.pending()[..consumed], &mut kept, &mut file)?;
-                    self.input.start += consumed;
+                    self.input.consume(consumed);
                     self.plaintext.clear();
                 }
             }
@@ -236,10 +243,7 @@ impl<R: Read> DecryptingReader<R> {
             MAX_STREAMED_NON_FRAMED_BODY,
         )?;
         self.source = source;
-        self.input = Input {
-            buf: Vec::new(),
-            start: 0,
-        };
+        self.input = Input::new(Vec::new(), 0);
         self.finished = false;
         Ok(())
     }
@@ -277,14 +281,16 @@ impl<R: Read> DecryptingReader<R> {
                         return Err(truncated.into());
                     }
                 }
-                Step::Block { consumed, is_final } => {
-                    self.input.start += consumed;
+                Step::Block {
+                    consumed, is_final, ..
+                } => {
+                    self.input.consume(consumed);
                     // The last frame waits for the end (and signature) check.
                     if !is_final {
                         return Ok(false);
                     }
                 }
-                Step::Done { consumed } => self.input.start += consumed,
+                Step::Done { consumed } => self.input.consume(consumed),
             }
         }
     }
@@ -319,6 +325,20 @@ impl<R: Read> Read for DecryptingReader<R> {
             }
             self.plaintext.clear();
             self.released = 0;
+            // Regular frames that fit go straight into the caller's buffer.
+            match self.decoder.step_into(self.input.pending(), buf) {
+                Ok(Some(Step::Block {
+                    consumed, written, ..
+                })) => {
+                    self.input.consume(consumed);
+                    return Ok(written);
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    self.failed = true;
+                    return Err(io_error(error));
+                }
+            }
             if let Err(error) = self.advance() {
                 self.failed = true;
                 self.plaintext.clear();
