@@ -588,7 +588,8 @@ impl Inner {
             required_keys: entry.materials.required_encryption_context_keys.clone(),
         };
         let predecessor = entry.clone();
-        let Some(flight) = self.start_flight(id, move |inner, generation| {
+        // A fetch already under way for this id will serve as the successor.
+        let Ok((flight, true)) = self.join_or_start(id, false, move |inner, generation| {
             inner.fetch_encrypt(id, generation, request, Some(predecessor))
         }) else {
             return;
@@ -656,23 +657,33 @@ impl Inner {
         .boxed()
     }
 
-    /// Registers a new flight for `id` unless one is under way.
-    fn start_flight(
+    /// The flight for `id`: the one under way, or a new one from `fetch`
+    /// (`fresh` says which). Without `reuse_cached`, a usable cached entry
+    /// is returned instead of starting a flight.
+    fn join_or_start(
         self: &Arc<Self>,
         id: CacheId,
+        reuse_cached: bool,
         fetch: impl FnOnce(Arc<Self>, u64) -> BoxFuture<'static, Result<CacheValue, Error>>,
-    ) -> Option<Flight> {
+    ) -> Result<(Flight, bool), CacheValue> {
         let mut flights = self
             .flights
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if flights.contains_key(&id) {
-            return None;
+        if let Some((_, flight)) = flights.get(&id) {
+            return Ok((flight.clone(), false));
+        }
+        // A flight that landed between a caller's miss and now may have left
+        // a fresh entry: use it rather than fetch another key.
+        if reuse_cached {
+            if let Some(value) = self.cache.cache.get(&id).filter(|v| self.usable(v)) {
+                return Err(value);
+            }
         }
         let generation = self.next_flight.fetch_add(1, Ordering::Relaxed);
         let flight = fetch(self.clone(), generation).shared();
         flights.insert(id, (generation, flight.clone()));
-        Some(flight)
+        Ok((flight, true))
     }
 
     /// Joins (or starts) the one fetch for `id`.
@@ -681,29 +692,10 @@ impl Inner {
         id: CacheId,
         fetch: impl FnOnce(Arc<Self>, u64) -> BoxFuture<'static, Result<CacheValue, Error>>,
     ) -> Result<CacheValue, Error> {
-        let flight = {
-            let mut flights = self
-                .flights
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            // A flight that landed between this caller's miss and now may
-            // have left a fresh entry: use it rather than fetch another key.
-            if !flights.contains_key(&id) {
-                if let Some(value) = self.cache.cache.get(&id).filter(|v| self.usable(v)) {
-                    return Ok(value);
-                }
-            }
-            match flights.get(&id) {
-                Some((_, flight)) => flight.clone(),
-                None => {
-                    let generation = self.next_flight.fetch_add(1, Ordering::Relaxed);
-                    let flight = fetch(self.clone(), generation).shared();
-                    flights.insert(id, (generation, flight.clone()));
-                    flight
-                }
-            }
-        };
-        flight.await
+        match self.join_or_start(id, true, fetch) {
+            Ok((flight, _)) => flight.await,
+            Err(cached) => Ok(cached),
+        }
     }
 
     /// Whether an entry looks able to serve another message (a peek: the
