@@ -87,18 +87,12 @@ impl Keyring for RawAesKeyring {
             keyring: self.describe(),
             reason: reason.to_owned(),
         };
-        if materials.data_key.is_none() {
-            materials.data_key = Some(
-                DataKey::generate(materials.suite.key_len())
-                    .map_err(|e| wrap_failed(&e.to_string()))?,
-            );
-        }
-        let Some(data_key) = materials.data_key.as_ref() else {
-            return Err(wrap_failed("no data key"));
-        };
         let aad = materials
             .encryption_context
             .serialize()
+            .map_err(|e| wrap_failed(&e.to_string()))?;
+        let data_key = materials
+            .data_key_or_generate()
             .map_err(|e| wrap_failed(&e.to_string()))?;
         let mut iv = [0u8; IV_LEN];
         rng::fill(&mut iv).map_err(|e| wrap_failed(&e.to_string()))?;

@@ -196,23 +196,13 @@ impl fmt::Debug for RawRsaKeyring {
 #[async_trait]
 impl Keyring for RawRsaKeyring {
     async fn on_encrypt(&self, materials: &mut EncryptionMaterials) -> Result<(), KeyringError> {
-        if materials.data_key.is_none() {
-            materials.data_key =
-                Some(DataKey::generate(materials.suite.key_len()).map_err(|e| {
-                    KeyringError::WrapFailed {
-                        keyring: self.describe(),
-                        reason: e.to_string(),
-                    }
-                })?);
-        }
-        let ciphertext = match materials.data_key.as_ref() {
-            Some(key) => self.wrap(key.expose_secret())?,
-            None => {
-                return Err(KeyringError::CannotGenerate {
-                    keyring: self.describe(),
-                })
-            }
-        };
+        let data_key = materials
+            .data_key_or_generate()
+            .map_err(|e| KeyringError::WrapFailed {
+                keyring: self.describe(),
+                reason: e.to_string(),
+            })?;
+        let ciphertext = self.wrap(data_key.expose_secret())?;
         materials.encrypted_data_keys.push(EncryptedDataKey {
             provider_id: self.namespace.clone(),
             provider_info: self.name.as_bytes().to_vec(),

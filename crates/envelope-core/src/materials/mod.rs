@@ -70,6 +70,17 @@ impl EncryptionMaterials {
         }
     }
 
+    /// The data key, generated first if no keyring has set one yet: what a
+    /// keyring that can generate does before wrapping.
+    pub fn data_key_or_generate(&mut self) -> Result<&DataKey, crate::error::CryptoError> {
+        if self.data_key.is_none() {
+            self.data_key = Some(DataKey::generate(self.suite.key_len())?);
+        }
+        self.data_key
+            .as_ref()
+            .ok_or(crate::error::CryptoError::Primitive("data key generation"))
+    }
+
     pub(crate) fn serialized_contexts(&self) -> Result<&SerializedContexts, FormatError> {
         if let Some(done) = self.serialized.get() {
             return Ok(done);
