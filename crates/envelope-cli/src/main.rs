@@ -1,123 +1,37 @@
-//! `envelope`: encrypt and decrypt files in the AWS Encryption SDK format.
+//! `envelope`: encrypt and decrypt files, directory trees and pipes in the
+//! AWS Encryption SDK format, streaming in constant memory.
 //!
 //! Exit codes: 0 on success, 1 when encryption or decryption fails (the
-//! reason is one line on stderr), 2 on a usage error.
+//! reason is one line on stderr), 2 on a usage error. See [`args::EXIT_CODES`].
+//!
+//! Modules: `args` (the command line), `plan` (paths into jobs), `crypt`
+//! (one job through the streaming API), `atomic` (temp file + rename),
+//! `interrupt` (cleanup on signals), `metadata` (`--metadata-output`),
+//! `progress` (the bar), `keys` (`--wrapping-key`).
 
 #![forbid(unsafe_code)]
 
+mod args;
+mod atomic;
+mod crypt;
+mod error;
+mod interrupt;
 mod keys;
-mod output;
+mod metadata;
+mod plan;
+mod progress;
 
-use std::io::Read;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Parser;
 use envelope_core::{AlgorithmSuite, Client, CommitmentPolicy, EncryptionContext};
 
-#[derive(Parser)]
-#[command(
-    name = "envelope",
-    version,
-    about = "Envelope encryption in the AWS Encryption SDK message format"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Encrypt a file (or stdin) into an ESDK message.
-    Encrypt(EncryptArgs),
-    /// Decrypt an ESDK message, releasing nothing unless it all verifies.
-    Decrypt(DecryptArgs),
-}
-
-#[derive(Args)]
-struct Common {
-    /// Input file, or `-` for stdin.
-    #[arg(long, short)]
-    input: String,
-    /// Output file, or `-` for stdout. Written to a temporary file and
-    /// renamed into place only on success.
-    #[arg(long, short)]
-    output: String,
-    /// A wrapping key: `kms:KEY_ARN_OR_ALIAS` (AWS KMS; credentials and
-    /// region from the standard AWS configuration), `aes:NAMESPACE:NAME:KEYFILE`
-    /// (KEYFILE holds the raw 16, 24 or 32 key bytes) or
-    /// `rsa:NAMESPACE:NAME:PADDING:PEMFILE` (PADDING: pkcs1, oaep-sha1,
-    /// oaep-sha256, oaep-sha384, oaep-sha512). Repeatable; on encrypt the
-    /// first one generates the data key.
-    #[arg(long = "wrapping-key", short = 'w')]
-    wrapping_keys: Vec<String>,
-    /// Limit on the number of encrypted data keys in a message.
-    #[arg(long)]
-    max_encrypted_data_keys: Option<usize>,
-}
-
-#[derive(Args)]
-struct EncryptArgs {
-    #[command(flatten)]
-    common: Common,
-    /// An encryption context pair `key=value`. Repeatable.
-    #[arg(long = "encryption-context", short = 'c', value_parser = parse_pair)]
-    encryption_context: Vec<(String, String)>,
-    /// Algorithm suite: 0x0478 (committing) or 0x0578 (committing and signed, the default).
-    #[arg(long, value_parser = parse_suite)]
-    suite: Option<AlgorithmSuite>,
-    /// Plaintext bytes per frame.
-    #[arg(long, default_value_t = envelope_core::DEFAULT_FRAME_LENGTH)]
-    frame_length: u32,
-}
-
-#[derive(Args)]
-struct DecryptArgs {
-    #[command(flatten)]
-    common: Common,
-    /// A pair `key=value` that the message must carry. Repeatable.
-    #[arg(long = "encryption-context", short = 'c', value_parser = parse_pair)]
-    encryption_context: Vec<(String, String)>,
-    /// forbid-encrypt-allow-decrypt, require-encrypt-allow-decrypt or
-    /// require-encrypt-require-decrypt (the default).
-    #[arg(long, default_value = "require-encrypt-require-decrypt", value_parser = parse_policy)]
-    commitment_policy: CommitmentPolicy,
-    /// Decrypt with whichever AWS KMS key each encrypted data key names.
-    #[arg(long)]
-    discovery: bool,
-    /// With --discovery: accept only keys in this account. Repeatable.
-    #[arg(long = "discovery-account", requires = "discovery")]
-    discovery_accounts: Vec<String>,
-    /// With --discovery-account: the partition (default `aws`).
-    #[arg(long = "discovery-partition", requires = "discovery_accounts")]
-    discovery_partition: Option<String>,
-}
-
-fn parse_pair(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .ok_or_else(|| format!("expected key=value, got {s:?}"))
-}
-
-fn parse_suite(s: &str) -> Result<AlgorithmSuite, String> {
-    s.parse()
-        .map_err(|e: envelope_core::error::FormatError| e.to_string())
-}
-
-fn parse_policy(s: &str) -> Result<CommitmentPolicy, String> {
-    s.parse()
-}
-
-fn read_input(path: &str) -> Result<Vec<u8>, String> {
-    if path == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|e| format!("reading stdin: {e}"))?;
-        Ok(buf)
-    } else {
-        std::fs::read(path).map_err(|e| format!("reading {path}: {e}"))
-    }
-}
+use args::{Cli, Command, Common, Release};
+use crypt::Crypt;
+use error::CliError;
+use metadata::MetadataSink;
+use plan::{Endpoint, Mode, Plan};
+use progress::Progress;
 
 fn client(
     keyring: std::sync::Arc<dyn envelope_core::Keyring>,
@@ -139,13 +53,73 @@ fn client(
     builder.build().map_err(|e| e.to_string())
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+/// Plans the jobs and checks the flags that depend on each other, all
+/// before any key is loaded: every usage error comes first.
+fn prepare(common: &Common, mode: Mode) -> Result<Plan, CliError> {
+    let plan = plan::plan(
+        &common.input,
+        &common.output,
+        common.recursive,
+        common.suffix.as_deref(),
+        mode,
+    )?;
+    let to_stdout = plan.jobs.iter().any(|job| job.output == Endpoint::Std);
+    if to_stdout && common.metadata_output.as_deref() == Some("-") {
+        return Err(CliError::Usage(
+            "--metadata-output - and --output - would mix metadata into the data on stdout".into(),
+        ));
+    }
+    if !common.quiet {
+        for skipped in &plan.skipped {
+            eprintln!(
+                "envelope: skipping {} (not a regular file or folder)",
+                skipped.display()
+            );
+        }
+    }
+    Ok(plan)
+}
+
+/// Runs `each` over the plan's jobs with a progress bar, recording
+/// metadata. Stops at the first failure: outputs already renamed into
+/// place are complete; the failed one is removed.
+fn execute(
+    plan: &Plan,
+    common: &Common,
+    mode: Mode,
+    mut each: impl FnMut(&plan::Job, &Progress) -> Result<crypt::Done, String>,
+) -> Result<(), CliError> {
+    let mut sink = common
+        .metadata_output
+        .as_deref()
+        .map(MetadataSink::open)
+        .transpose()?;
+    plan.create_dirs()?;
+    let progress = Progress::new(plan.total_bytes(), common.quiet);
+    for job in &plan.jobs {
+        progress.set_file(job.input.to_string());
+        let done = each(job, &progress)?;
+        if let Some(sink) = sink.as_mut() {
+            sink.write(&metadata::record(
+                mode,
+                &job.input,
+                &job.output,
+                &done.header,
+                done.plaintext_length,
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("starting the async runtime: {e}"))?;
     match cli.command {
         Command::Encrypt(args) => {
+            let plan = prepare(&args.common, Mode::Encrypt)?;
             let keyring = runtime.block_on(keys::keyring(&args.common.wrapping_keys, None))?;
             let client = client(
                 keyring,
@@ -155,13 +129,18 @@ fn run(cli: Cli) -> Result<(), String> {
                 args.frame_length,
             )?;
             let context: EncryptionContext = args.encryption_context.into_iter().collect();
-            let plaintext = zeroize::Zeroizing::new(read_input(&args.common.input)?);
-            let message = runtime
-                .block_on(client.encrypt(&plaintext, &context))
-                .map_err(|e| format!("encryption failed: {e}"))?;
-            output::write_atomically(&args.common.output, &message)
+            execute(&plan, &args.common, Mode::Encrypt, |job, progress| {
+                Crypt {
+                    client: &client,
+                    runtime: &runtime,
+                    progress,
+                    max_edks: args.common.max_encrypted_data_keys,
+                }
+                .encrypt(job, &context)
+            })
         }
         Command::Decrypt(args) => {
+            let plan = prepare(&args.common, Mode::Decrypt)?;
             let discovery = args.discovery.then(|| envelope_kms::DiscoverySpec {
                 partition: args.discovery_partition.clone(),
                 account_ids: args.discovery_accounts.clone(),
@@ -175,12 +154,21 @@ fn run(cli: Cli) -> Result<(), String> {
                 envelope_core::DEFAULT_FRAME_LENGTH,
             )?;
             let required: EncryptionContext = args.encryption_context.into_iter().collect();
-            let message = read_input(&args.common.input)?;
-            let decrypted = runtime
-                .block_on(client.decrypt(&message, &required))
-                .map_err(|e| format!("decryption failed: {e}"))?;
-            let plaintext = zeroize::Zeroizing::new(decrypted.plaintext);
-            output::write_atomically(&args.common.output, &plaintext)
+            execute(&plan, &args.common, Mode::Decrypt, |job, progress| {
+                // Files are all-or-nothing through the rename, so frames may
+                // stream into them; a pipe cannot take output back.
+                let release = args.release.unwrap_or(match job.output {
+                    Endpoint::Std => Release::Verified,
+                    Endpoint::Path(_) => Release::PerFrame,
+                });
+                Crypt {
+                    client: &client,
+                    runtime: &runtime,
+                    progress,
+                    max_edks: args.common.max_encrypted_data_keys,
+                }
+                .decrypt(job, &required, release)
+            })
         }
     }
 }
@@ -207,11 +195,12 @@ fn check_usage(cli: &Cli) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     check_usage(&cli);
+    interrupt::install();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("envelope: {message}");
-            ExitCode::FAILURE
+        Err(error) => {
+            eprintln!("envelope: {error}");
+            ExitCode::from(error.exit_code())
         }
     }
 }

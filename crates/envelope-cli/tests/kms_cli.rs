@@ -47,6 +47,8 @@ async fn kms_keys_and_discovery_through_the_binary() {
         .expect("CreateAlias");
     let account = first.split(':').nth(4).expect("account in ARN").to_owned();
 
+    let dir = tempfile::tempdir().expect("tempdir");
+    let metadata = dir.path().join("metadata.json");
     let sealed = envelope(
         &emulator,
         &[
@@ -61,6 +63,8 @@ async fn kms_keys_and_discovery_through_the_binary() {
             &format!("kms:{second}"),
             "-c",
             "app=cli",
+            "--metadata-output",
+            metadata.to_str().expect("utf-8 path"),
         ],
         b"kms via the CLI",
     );
@@ -70,6 +74,34 @@ async fn kms_keys_and_discovery_through_the_binary() {
         String::from_utf8_lossy(&sealed.stderr)
     );
     let message = sealed.stdout;
+
+    // The metadata names each KMS key by ARN, as text.
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metadata).expect("metadata"))
+            .expect("one JSON object");
+    let keys: Vec<(String, String)> = record["header"]["encrypted_data_keys"]
+        .as_array()
+        .expect("EDKs")
+        .iter()
+        .map(|edk| {
+            let provider = &edk["key_provider"];
+            assert_eq!(provider["key_info_encoding"], "utf-8");
+            (
+                provider["provider_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                provider["key_info"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("aws-kms".to_owned(), first.clone()),
+            ("aws-kms".to_owned(), second.clone())
+        ]
+    );
 
     for args in [
         vec!["-w".to_owned(), format!("kms:{second}")],
