@@ -52,6 +52,12 @@ pub struct Config {
     pub hsm: HsmConfig,
     /// What health responses report.
     pub health: HealthConfig,
+    /// The audit log (one JSON line per request); off when absent.
+    #[serde(default)]
+    pub audit: Option<AuditConfig>,
+    /// The Prometheus metrics endpoint; off when absent.
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
     /// One entry per URI prefix (logical key store).
     #[serde(rename = "key_store")]
     pub key_stores: Vec<KeyStoreConfig>,
@@ -82,6 +88,43 @@ pub struct ServerConfig {
     /// reloads.
     #[serde(default)]
     pub credential_poll_seconds: u64,
+    /// On SIGTERM or SIGINT, stop accepting connections and give in-flight
+    /// requests this long to finish before exiting.
+    #[serde(default = "default_drain_seconds")]
+    pub drain_seconds: u64,
+}
+
+fn default_drain_seconds() -> u64 {
+    10
+}
+
+/// Where audit lines go.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// `"stdout"`, or the path of a file to append to (created if missing).
+    pub output: String,
+}
+
+/// The metrics listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address of a plain-HTTP listener serving `GET /metrics` in the
+    /// Prometheus text format. Keep it on a private interface: it is not
+    /// authenticated.
+    pub listen: SocketAddr,
+}
+
+/// A token bucket for one key store.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaConfig {
+    /// Sustained rate (KMS's default quota is 1800 per key store).
+    pub requests_per_second: f64,
+    /// Bucket size: how many requests may arrive at once after an idle
+    /// period. Defaults to one second's worth.
+    pub burst: Option<f64>,
 }
 
 fn default_max_body() -> usize {
@@ -140,9 +183,31 @@ pub struct HsmConfig {
     /// the HSM's share of KMS's 250 ms budget (defaults: 50 + 150 ms).
     #[serde(default = "default_session_wait_ms")]
     pub session_wait_ms: u64,
-    /// Deadline for one HSM operation (including its verification decrypt).
+    /// Deadline for one HSM operation (including its verification decrypt
+    /// and one retry after a recovered session error).
     #[serde(default = "default_op_timeout_ms")]
     pub operation_timeout_ms: u64,
+    /// After an HSM device or session error, the proxy finalizes and
+    /// re-initializes the PKCS#11 module; failed attempts are retried at
+    /// most this often (requests and health checks trigger them).
+    #[serde(default = "default_reinit_interval_ms")]
+    pub reinit_interval_ms: u64,
+    /// How long a key's usage and status (read from the HSM) are reused.
+    /// 0 (the default) re-reads them on every request, so `keys disable`
+    /// takes effect at once; a few hundred ms saves an HSM round trip per
+    /// request at high rates.
+    #[serde(default)]
+    pub key_info_cache_ms: u64,
+    /// TEST ONLY. When true, SIGUSR1 makes the proxy close every PKCS#11
+    /// session underneath itself (it finalizes the module through a second
+    /// handle, as a vendor library reset does), to exercise recovery. Never
+    /// enable in production.
+    #[serde(default)]
+    pub fault_injection: bool,
+}
+
+fn default_reinit_interval_ms() -> u64 {
+    500
 }
 
 fn default_iv_source() -> IvSource {
@@ -163,6 +228,10 @@ impl HsmConfig {
     /// `operation_timeout_ms` as a duration.
     pub fn operation_timeout(&self) -> Duration {
         Duration::from_millis(self.operation_timeout_ms)
+    }
+    /// `reinit_interval_ms` as a duration.
+    pub fn reinit_interval(&self) -> Duration {
+        Duration::from_millis(self.reinit_interval_ms)
     }
 }
 
@@ -233,6 +302,13 @@ pub struct KeyStoreConfig {
     pub health_key: String,
     /// One or two SigV4 credential pairs (two during a rotation).
     pub credentials: Vec<CredentialConfig>,
+    /// Secondary authorization policy file (TOML, see [`crate::authz`]).
+    /// Without one, every authenticated request is allowed.
+    #[serde(default)]
+    pub policy: Option<PathBuf>,
+    /// Request quota; unlimited when absent.
+    #[serde(default)]
+    pub quota: Option<QuotaConfig>,
 }
 
 fn default_pool_size() -> usize {
@@ -303,6 +379,11 @@ impl Config {
         if h.cache_seconds > 60 {
             return Err(invalid("health.cache_seconds must be at most 60"));
         }
+        if self.hsm.operation_timeout_ms == 0 || self.hsm.session_wait_ms == 0 {
+            return Err(invalid(
+                "hsm.operation_timeout_ms and hsm.session_wait_ms must be > 0",
+            ));
+        }
         if self.key_stores.is_empty() {
             return Err(invalid("at least one [[key_store]] is required"));
         }
@@ -332,6 +413,15 @@ impl Config {
                     "key_store {}: needs one or two credential pairs",
                     ks.name
                 )));
+            }
+            if let Some(q) = &ks.quota {
+                let burst_ok = q.burst.is_none_or(|b| b.is_finite() && b >= 1.0);
+                if !(q.requests_per_second.is_finite() && q.requests_per_second > 0.0 && burst_ok) {
+                    return Err(invalid(format!(
+                        "key_store {}: quota needs requests_per_second > 0 and burst >= 1",
+                        ks.name
+                    )));
+                }
             }
             for c in &ks.credentials {
                 let id = &c.access_key_id;
@@ -438,6 +528,16 @@ secret = { file = "s" }
     }
 
     #[test]
+    fn deployment_examples_are_valid() {
+        let cfg = parse(include_str!("../deploy/softhsm.toml")).unwrap();
+        assert_eq!(cfg.key_stores[0].quota.unwrap().burst, Some(3600.0));
+        assert!(cfg.audit.is_some() && cfg.metrics.is_some());
+        let cfg = parse(include_str!("../deploy/network-hsm.toml")).unwrap();
+        assert_eq!(cfg.hsm.iv_source, IvSource::Hsm);
+        assert_eq!(cfg.key_stores[0].pool_size, 32);
+    }
+
+    #[test]
     fn rejects_bad_values() {
         assert!(parse(&GOOD.replace("\"/a\"", "\"/a/\"")).is_err());
         assert!(parse(&GOOD.replace("\"/a\"", "\"/a?b\"")).is_err());
@@ -448,5 +548,17 @@ secret = { file = "s" }
         ))
         .is_err());
         assert!(parse(&GOOD.replace("ekm_vendor", "unknown_field = 1\nekm_vendor")).is_err());
+        let quota = |q: &str| {
+            GOOD.replace(
+                "health_key = \"hk\"\n",
+                &format!("health_key = \"hk\"\n{q}\n"),
+            )
+        };
+        assert!(parse(&quota("[key_store.quota]\nrequests_per_second = 10.0")).is_ok());
+        assert!(parse(&quota("[key_store.quota]\nrequests_per_second = 0.0")).is_err());
+        assert!(parse(&quota(
+            "[key_store.quota]\nrequests_per_second = 5.0\nburst = 0.5"
+        ))
+        .is_err());
     }
 }

@@ -5,6 +5,7 @@
 //! reused for `cache_seconds` (at most 60, as the spec allows); the cache
 //! lock is held during the check so that concurrent polls run it once.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
@@ -69,6 +70,9 @@ pub struct HealthChecker {
     ttl: Duration,
     fleet: FleetInfo,
     cache: Mutex<Option<(Instant, HealthStatus)>>,
+    /// The last result, readable without the lock (metrics): 0, 1, 2 as
+    /// [`HealthStatus`], `u8::MAX` before the first check.
+    last: AtomicU8,
 }
 
 impl HealthChecker {
@@ -79,6 +83,17 @@ impl HealthChecker {
             ttl,
             fleet,
             cache: Mutex::new(None),
+            last: AtomicU8::new(u8::MAX),
+        }
+    }
+
+    /// The last check's result, without running one.
+    pub fn last_status(&self) -> Option<HealthStatus> {
+        match self.last.load(Ordering::Relaxed) {
+            0 => Some(HealthStatus::Active),
+            1 => Some(HealthStatus::Degraded),
+            2 => Some(HealthStatus::Unavailable),
+            _ => None,
         }
     }
 
@@ -97,6 +112,7 @@ impl HealthChecker {
         };
         let status = match hsm.encrypt(&self.key, input).await {
             Ok(_) => HealthStatus::Active,
+            // Slow but answering: the HSM works, too slowly for KMS.
             Err(HsmError::PoolTimeout(_) | HsmError::OperationTimeout(_)) => HealthStatus::Degraded,
             Err(e) => {
                 tracing::warn!(error = %e, key = %self.key, "health check encrypt failed");
@@ -104,6 +120,7 @@ impl HealthChecker {
             }
         };
         *cache = Some((Instant::now(), status));
+        self.last.store(status as u8, Ordering::Relaxed);
         status
     }
 

@@ -15,6 +15,13 @@
 //! 5. [`hsm`]: a bounded session pool, key handles by label, and AES-GCM with
 //!    the spec's AAD composition, CDIV and a verification decrypt.
 //!
+//! Around the handlers: [`quota`] (a token bucket per key store, 429
+//! `ThrottlingException`), [`authz`] (secondary authorization policies over
+//! the request metadata, 403 `AccessDeniedException`), [`audit`] (one JSON
+//! line per request) and [`metrics`] (Prometheus text). The HSM layer
+//! recovers from device and session errors by re-initializing the module
+//! ([`hsm::device`]); [`server`] drains in-flight requests on SIGTERM.
+//!
 //! [`health`] runs a real encrypt on a test key, cached; [`admin`] manages
 //! keys; [`config`] and [`secret`] load the TOML file and its secrets. The
 //! [`sigv4::Signer`] and [`api::types`] are usable by XKS clients too.
@@ -37,9 +44,13 @@
 pub mod admin;
 pub mod api;
 pub mod app;
+pub mod audit;
+pub mod authz;
 pub mod config;
 pub mod health;
 pub mod hsm;
+pub mod metrics;
+pub mod quota;
 pub mod secret;
 pub mod server;
 pub mod sigv4;

@@ -19,7 +19,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the proxy. SIGHUP re-reads the credential pairs.
+    /// Run the proxy. SIGHUP re-reads the credential pairs and policies;
+    /// SIGTERM/SIGINT drain in-flight requests and exit.
     Serve {
         /// The TOML configuration file.
         #[arg(long)]
@@ -98,8 +99,11 @@ fn main() -> ExitCode {
             .build()
             .map_err(Into::into)
             .and_then(|rt| {
-                rt.block_on(xks_proxy::server::run(config))
-                    .map_err(Into::into)
+                let result = rt.block_on(xks_proxy::server::run(config));
+                // A PKCS#11 call stuck in a hung HSM must not keep the
+                // process alive after the drain.
+                rt.shutdown_timeout(std::time::Duration::from_secs(2));
+                result.map_err(Into::into)
             }),
         Command::Keys {
             config,

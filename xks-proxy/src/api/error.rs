@@ -37,6 +37,22 @@ pub enum ErrorName {
 }
 
 impl ErrorName {
+    /// Every name, in a fixed order (metrics index by it).
+    pub const ALL: [ErrorName; 12] = [
+        ErrorName::ValidationException,
+        ErrorName::InvalidStateException,
+        ErrorName::InvalidCiphertextException,
+        ErrorName::InvalidKeyUsageException,
+        ErrorName::AuthenticationFailedException,
+        ErrorName::AccessDeniedException,
+        ErrorName::KeyNotFoundException,
+        ErrorName::InvalidUriPathException,
+        ErrorName::ThrottlingException,
+        ErrorName::UnsupportedOperationException,
+        ErrorName::DependencyTimeoutException,
+        ErrorName::InternalException,
+    ];
+
     /// The name as it appears in `errorName`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -130,6 +146,7 @@ impl From<HsmError> for XksError {
             HsmError::InvalidCiphertext => InvalidCiphertextException,
             HsmError::PoolTimeout(_) | HsmError::OperationTimeout(_) => DependencyTimeoutException,
             HsmError::TokenNotFound(_)
+            | HsmError::Unavailable(_)
             | HsmError::VerificationFailed
             | HsmError::Unexpected(_)
             | HsmError::Pkcs11(_)
@@ -137,8 +154,11 @@ impl From<HsmError> for XksError {
         };
         // PKCS#11 texts are long and describe HSM internals; KMS callers get
         // a fixed message and the detail goes to the log.
-        let message = match name {
-            InternalException => "HSM operation failed".to_owned(),
+        let message = match (&e, name) {
+            (HsmError::Unavailable(_) | HsmError::TokenNotFound(_), _) => {
+                "HSM unavailable".to_owned()
+            }
+            (_, InternalException) => "HSM operation failed".to_owned(),
             _ => e.to_string(),
         };
         XksError::new(name, message)

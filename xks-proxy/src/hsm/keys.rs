@@ -4,11 +4,13 @@
 //! and `CKA_LABEL` equal to the XKS key id. Handles are cached per label
 //! and dropped from the cache when an operation on them errors (see
 //! [`super::KeyStoreHsm::run`]). Usage and status are re-read on every
-//! operation, so `keys disable` takes effect on the next request.
+//! operation (unless `hsm.key_info_cache_ms` is set), so `keys disable`
+//! takes effect on the next request.
 //! Status is carried by `CKA_ID`; see [`DISABLED_MARKER`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
@@ -87,32 +89,87 @@ impl KeyInfo {
     }
 }
 
-/// Label -> handle cache.
+/// A cached key: handle, info, and when the info was read.
+#[derive(Clone, Copy, Debug)]
+struct Cached {
+    generation: u64,
+    handle: ObjectHandle,
+    info: KeyInfo,
+    read_at: Instant,
+}
+
+/// Label -> handle cache. Entries are tagged with the module generation
+/// (see [`super::device::State::generation`]): handles do not survive a
+/// re-initialization. The key's info is re-read on every use unless an
+/// info TTL is set.
 #[derive(Debug, Default)]
 pub struct KeyCache {
-    handles: Mutex<HashMap<String, ObjectHandle>>,
+    entries: Mutex<HashMap<String, Cached>>,
+    info_ttl: Duration,
 }
 
 impl KeyCache {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, ObjectHandle>> {
+    /// A cache reusing key info for `info_ttl` (zero: re-read every time).
+    pub fn new(info_ttl: Duration) -> Self {
+        KeyCache {
+            entries: Mutex::default(),
+            info_ttl,
+        }
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
         // The map stays consistent even if a holder panicked.
-        self.handles.lock().unwrap_or_else(|p| p.into_inner())
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The handle and current info of the key labelled `label`.
-    pub fn resolve(&self, s: &Session, label: &str) -> Result<(ObjectHandle, KeyInfo), HsmError> {
-        let cached = self.map().get(label).copied();
-        if let Some(h) = cached {
-            match read_info(s, h) {
-                Ok(info) => return Ok((h, info)),
-                // The object may have been deleted and recreated; look again.
+    pub fn resolve(
+        &self,
+        s: &Session,
+        label: &str,
+        generation: u64,
+    ) -> Result<(ObjectHandle, KeyInfo), HsmError> {
+        let cached = self
+            .map()
+            .get(label)
+            .copied()
+            .filter(|c| c.generation == generation);
+        if let Some(c) = cached {
+            if !self.info_ttl.is_zero() && c.read_at.elapsed() < self.info_ttl {
+                return Ok((c.handle, c.info));
+            }
+            match read_info(s, c.handle) {
+                Ok(info) => {
+                    self.store(label, generation, c.handle, info);
+                    return Ok((c.handle, info));
+                }
+                // Device and session errors are the caller's to handle;
+                // anything else may mean the object was deleted and
+                // recreated, so look again.
+                Err(e) if e.needs_recovery() => return Err(e),
                 Err(_) => self.forget(label),
             }
         }
         let h = find(s, label)?.ok_or_else(|| HsmError::KeyNotFound(label.to_owned()))?;
         let info = read_info(s, h)?;
-        self.map().insert(label.to_owned(), h);
+        self.store(label, generation, h, info);
         Ok((h, info))
+    }
+
+    fn store(&self, label: &str, generation: u64, handle: ObjectHandle, info: KeyInfo) {
+        let entry = Cached {
+            generation,
+            handle,
+            info,
+            read_at: Instant::now(),
+        };
+        let mut map = self.map();
+        match map.get_mut(label) {
+            Some(e) => *e = entry,
+            None => {
+                map.insert(label.to_owned(), entry);
+            }
+        }
     }
 
     /// Drops a cached handle.

@@ -1,27 +1,59 @@
-//! The HSM side: a PKCS#11 module, a bounded session pool per key store,
-//! key handles by label and AES-256-GCM with the XKS AAD composition.
+//! The HSM side: a recoverable PKCS#11 module ([`device`]), a bounded
+//! session pool per key store, key handles by label and AES-256-GCM with the
+//! XKS AAD composition.
 //!
 //! All PKCS#11 calls run inside [`tokio::task::spawn_blocking`] (see
 //! [`KeyStoreHsm::run`]): they block, sometimes for milliseconds, and must
-//! never stall the reactor threads that carry TLS and HTTP.
+//! never stall the reactor threads that carry TLS and HTTP. Every call has
+//! a deadline (session wait plus operation timeout); a caller that misses
+//! it gets [`HsmError::PoolTimeout`] or [`HsmError::OperationTimeout`]
+//! while the blocking call finishes in the background, still holding its
+//! pool permit so the pool stays bounded.
 
+pub mod device;
 pub mod gcm;
 pub mod keys;
 pub mod module;
 pub mod pool;
 
+use std::cell::Cell;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::session::Session;
 
 use crate::config::IvSource;
 
+pub use device::Device;
 pub use gcm::{DecryptInput, EncryptInput, EncryptOutput};
 pub use keys::{KeyCache, KeyInfo, KeyStatus};
 pub use module::Module;
 pub use pool::SessionPool;
+
+tokio::task_local! {
+    /// Microseconds spent in the HSM by the current request (see [`timed`]).
+    static HSM_TIME_US: Cell<u64>;
+}
+
+/// Runs `fut` and returns its output with the time it spent in
+/// [`KeyStoreHsm`] calls (session waits included), for the audit log and
+/// metrics.
+pub async fn timed<F: std::future::Future>(fut: F) -> (F::Output, Duration) {
+    HSM_TIME_US
+        .scope(Cell::new(0), async {
+            let out = fut.await;
+            let us = HSM_TIME_US.try_with(Cell::get).unwrap_or(0);
+            (out, Duration::from_micros(us))
+        })
+        .await
+}
+
+fn add_hsm_time(d: Duration) {
+    let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    // Outside `timed` (e.g. start-up checks) there is nothing to add to.
+    let _ = HSM_TIME_US.try_with(|c| c.set(c.get().saturating_add(us)));
+}
 
 /// An HSM-layer error. [`crate::api::error`] maps each to an XKS error name.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +84,9 @@ pub enum HsmError {
     /// The token with this label is not present.
     #[error("no token labelled {0}")]
     TokenNotFound(String),
+    /// The module is not usable (a re-initialization failed).
+    #[error("HSM unavailable: {0}")]
+    Unavailable(&'static str),
     /// The verification decrypt after an encrypt did not give the plaintext back.
     #[error("verification decrypt did not reproduce the plaintext")]
     VerificationFailed,
@@ -86,6 +121,28 @@ impl HsmError {
                     | RvError::OperationActive
             ),
             HsmError::Worker => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the module or the token itself is in trouble, so that
+    /// closing every session and re-initializing the module is the remedy
+    /// (see [`device::Device::recover`]).
+    pub fn needs_recovery(&self) -> bool {
+        match self {
+            HsmError::Pkcs11(CkError::Pkcs11(rv, _)) => matches!(
+                rv,
+                RvError::DeviceError
+                    | RvError::DeviceRemoved
+                    | RvError::DeviceMemory
+                    | RvError::SessionClosed
+                    | RvError::SessionHandleInvalid
+                    | RvError::TokenNotPresent
+                    | RvError::TokenNotRecognized
+                    | RvError::UserNotLoggedIn
+                    | RvError::CryptokiNotInitialized
+            ),
+            HsmError::Unavailable(_) | HsmError::TokenNotFound(_) => true,
             _ => false,
         }
     }
@@ -125,50 +182,47 @@ pub struct KeyStoreHsm {
 
 impl KeyStoreHsm {
     /// Combines a pool with the module's settings.
-    pub fn new(pool: SessionPool, iv_source: IvSource, op_timeout: Duration) -> Self {
+    pub fn new(
+        pool: SessionPool,
+        keys: KeyCache,
+        iv_source: IvSource,
+        op_timeout: Duration,
+    ) -> Self {
         KeyStoreHsm {
             pool: Arc::new(pool),
-            keys: Arc::new(KeyCache::default()),
+            keys: Arc::new(keys),
             iv_source,
             op_timeout,
         }
     }
 
+    /// The session pool (for metrics).
+    pub fn pool(&self) -> &SessionPool {
+        &self.pool
+    }
+
     /// Runs `f` on a pooled session on the blocking thread pool.
     ///
     /// Waits for a session up to the pool's deadline, then gives the
-    /// operation `op_timeout`. A session is discarded when the error says it
-    /// is unusable; a key handle is dropped from the cache on any error that
-    /// could mean it is stale.
+    /// operation `op_timeout`, a device recovery and one retry included
+    /// (see [`SessionPool::run_blocking`]). A key handle is dropped from
+    /// the cache on any error that could mean it is stale.
     pub async fn run<T, F>(&self, key: &str, f: F) -> Result<T, HsmError>
     where
         T: Send + 'static,
-        F: FnOnce(&Session, &KeyCache) -> Result<T, HsmError> + Send + 'static,
+        F: Fn(&Session, &KeyCache, u64) -> Result<T, HsmError> + Send + 'static,
     {
-        let mut lease = self.pool.acquire().await?;
-        let keys = Arc::clone(&self.keys);
-        let task = tokio::task::spawn_blocking(move || {
-            let result = lease.session().and_then(|s| f(s, &keys));
-            if let Err(e) = &result {
-                if e.poisons_session() {
-                    lease.discard();
-                }
-            }
-            result
-        });
-        let result = match tokio::time::timeout(self.op_timeout, task).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(_join)) => Err(HsmError::Worker),
-            // The blocking call keeps its session until it returns; the lease
-            // (and its permit) are released then, so the pool stays bounded.
-            Err(_) => Err(HsmError::OperationTimeout(self.op_timeout)),
-        };
+        let started = Instant::now();
+        let result = self.run_inner(f).await;
+        add_hsm_time(started.elapsed());
         if let Err(e) = &result {
             if matches!(
                 e,
                 HsmError::Pkcs11(_)
                     | HsmError::Worker
                     | HsmError::Unexpected(_)
+                    | HsmError::Unavailable(_)
+                    | HsmError::TokenNotFound(_)
                     | HsmError::VerificationFailed
             ) {
                 tracing::error!(error = %e, key, "HSM operation failed");
@@ -180,11 +234,33 @@ impl KeyStoreHsm {
         result
     }
 
+    async fn run_inner<T, F>(&self, f: F) -> Result<T, HsmError>
+    where
+        T: Send + 'static,
+        F: Fn(&Session, &KeyCache, u64) -> Result<T, HsmError> + Send + 'static,
+    {
+        let lease = self.pool.acquire().await?;
+        let deadline = Instant::now() + self.op_timeout;
+        let (pool, keys) = (Arc::clone(&self.pool), Arc::clone(&self.keys));
+        let task = tokio::task::spawn_blocking(move || {
+            let result = pool.run_blocking(deadline, &|s, generation| f(s, &keys, generation));
+            // The permit goes back only when the HSM call has returned, even
+            // if the caller stopped waiting: the pool stays bounded.
+            drop(lease);
+            result
+        });
+        match tokio::time::timeout_at(deadline.into(), task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_join)) => Err(HsmError::Worker),
+            Err(_) => Err(HsmError::OperationTimeout(self.op_timeout)),
+        }
+    }
+
     /// Reads a key's usage and status.
     pub async fn key_info(&self, key: &str) -> Result<KeyInfo, HsmError> {
         let label = key.to_owned();
-        self.run(key, move |s, keys| {
-            keys.resolve(s, &label).map(|(_, info)| info)
+        self.run(key, move |s, keys, generation| {
+            keys.resolve(s, &label, generation).map(|(_, info)| info)
         })
         .await
     }
@@ -193,8 +269,8 @@ impl KeyStoreHsm {
     pub async fn encrypt(&self, key: &str, input: EncryptInput) -> Result<EncryptOutput, HsmError> {
         let label = key.to_owned();
         let iv_source = self.iv_source;
-        self.run(key, move |s, keys| {
-            let (handle, info) = keys.resolve(s, &label)?;
+        self.run(key, move |s, keys, generation| {
+            let (handle, info) = keys.resolve(s, &label, generation)?;
             info.require_enabled(&label)?;
             info.require(&label, true, input.cdiv)?;
             gcm::encrypt(s, handle, iv_source, &input).map_err(|e| e.for_key(&label))
@@ -209,8 +285,8 @@ impl KeyStoreHsm {
         input: DecryptInput,
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, HsmError> {
         let label = key.to_owned();
-        self.run(key, move |s, keys| {
-            let (handle, info) = keys.resolve(s, &label)?;
+        self.run(key, move |s, keys, generation| {
+            let (handle, info) = keys.resolve(s, &label, generation)?;
             info.require_enabled(&label)?;
             info.require(&label, false, true)?;
             gcm::decrypt(s, handle, &input).map_err(|e| e.for_key(&label))

@@ -2,117 +2,146 @@
 //!
 //! A semaphore bounds the number of sessions; a caller waits for a permit up
 //! to a deadline rather than failing when the pool is busy (a burst should
-//! queue, not error). Sessions are opened lazily on the blocking thread that
-//! first needs one, and reused afterwards.
+//! queue, not error). Sessions live in the [`Device`] (so that recovery can
+//! close them all) and are opened lazily on the blocking thread that first
+//! needs one.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use cryptoki::context::Pkcs11;
-use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::session::{Session, UserType};
-use cryptoki::slot::Slot;
-use cryptoki::types::AuthPin;
+use cryptoki::session::Session;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::device::Device;
 use super::HsmError;
 use crate::secret::Secret;
 
 /// A bounded session pool.
 #[derive(Debug)]
 pub struct SessionPool {
-    ctx: Pkcs11,
-    slot: Slot,
+    device: Arc<Device>,
+    token: String,
     pin: Secret,
-    idle: Mutex<Vec<Session>>,
     permits: Arc<Semaphore>,
+    size: usize,
     wait: Duration,
+    wait_timeouts: AtomicU64,
+}
+
+/// The right to use one session; held across the blocking operation.
+#[derive(Debug)]
+pub struct Lease {
+    _permit: OwnedSemaphorePermit,
 }
 
 impl SessionPool {
-    /// A pool of at most `size` sessions; callers wait up to `wait` for one.
-    pub fn new(ctx: Pkcs11, slot: Slot, pin: Secret, size: usize, wait: Duration) -> Self {
+    /// A pool of at most `size` sessions on the token labelled `token`;
+    /// callers wait up to `wait` for one.
+    pub fn new(
+        device: Arc<Device>,
+        token: String,
+        pin: Secret,
+        size: usize,
+        wait: Duration,
+    ) -> Self {
         SessionPool {
-            ctx,
-            slot,
+            device,
+            token,
             pin,
-            idle: Mutex::new(Vec::with_capacity(size)),
             permits: Arc::new(Semaphore::new(size)),
+            size,
             wait,
+            wait_timeouts: AtomicU64::new(0),
         }
     }
 
     /// Waits for a free slot in the pool, up to the configured deadline.
-    pub async fn acquire(self: &Arc<Self>) -> Result<Lease, HsmError> {
-        let permit = tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned())
-            .await
-            .map_err(|_| HsmError::PoolTimeout(self.wait))?
-            .map_err(|_| HsmError::Worker)?;
-        Ok(Lease {
-            pool: Arc::clone(self),
-            session: None,
-            _permit: permit,
-        })
-    }
-
-    /// Opens a read-write session and logs in. Another session may already
-    /// have logged the token in, which PKCS#11 reports as
-    /// `CKR_USER_ALREADY_LOGGED_IN`; that is success here.
-    fn open(&self) -> Result<Session, HsmError> {
-        let session = self.ctx.open_rw_session(self.slot)?;
-        let pin = AuthPin::new(
-            self.pin
-                .expose_str()
-                .ok_or(HsmError::Unexpected("PIN is not UTF-8"))?
-                .to_owned(),
-        );
-        match session.login(UserType::User, Some(&pin)) {
-            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(session),
-            Err(e) => Err(e.into()),
+    pub async fn acquire(&self) -> Result<Lease, HsmError> {
+        match tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Lease { _permit: permit }),
+            Ok(Err(_closed)) => Err(HsmError::Worker),
+            Err(_) => {
+                self.wait_timeouts.fetch_add(1, Ordering::Relaxed);
+                Err(HsmError::PoolTimeout(self.wait))
+            }
         }
     }
 
-    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Session>> {
-        // A poisoned lock only means another thread panicked while pushing or
-        // popping; the Vec itself is still consistent.
-        self.idle.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// The right to use one session; returns the session to the pool on drop.
-#[derive(Debug)]
-pub struct Lease {
-    pool: Arc<SessionPool>,
-    session: Option<Session>,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl Lease {
-    /// The leased session, opening one if none is idle. Blocking: call only
-    /// from a blocking thread.
-    pub fn session(&mut self) -> Result<&Session, HsmError> {
-        if self.session.is_none() {
-            let reused = self.pool.idle().pop();
-            self.session = Some(match reused {
-                Some(s) => s,
-                None => self.pool.open()?,
-            });
+    /// Runs `f` on a session. Blocking: call on a blocking thread, holding a
+    /// [`Lease`].
+    ///
+    /// On an error that means the module or its sessions are gone (see
+    /// [`HsmError::needs_recovery`]) the device is recovered and `f` runs
+    /// once more on a fresh session, if `deadline` has not passed. Both
+    /// operations this is used for are safe to repeat: an encrypt draws a
+    /// new IV, and metadata and decrypt have no side effects.
+    pub fn run_blocking<T>(
+        &self,
+        deadline: Instant,
+        f: &dyn Fn(&Session, u64) -> Result<T, HsmError>,
+    ) -> Result<T, HsmError> {
+        let mut retried = false;
+        loop {
+            // Declared first, so that on any exit path the session (declared
+            // after it) is dropped while the read lock is still held.
+            let state = self.device.read();
+            let generation = state.generation();
+            let (error, bad) = match state.checkout(&self.token, &self.pin) {
+                Err(e) => (e, None),
+                Ok(session) => match f(&session, generation) {
+                    Ok(v) => {
+                        state.checkin(&self.token, session);
+                        return Ok(v);
+                    }
+                    Err(e) if e.needs_recovery() => (e, Some(session)),
+                    // Tell a deleted key from a vanished token.
+                    Err(e @ HsmError::KeyNotFound(_)) => match state.check_token(&self.token) {
+                        Ok(()) => {
+                            state.checkin(&self.token, session);
+                            return Err(e);
+                        }
+                        Err(gone) => (gone, Some(session)),
+                    },
+                    Err(e) => {
+                        if e.poisons_session() {
+                            drop(session);
+                        } else {
+                            state.checkin(&self.token, session);
+                        }
+                        return Err(e);
+                    }
+                },
+            };
+            if !error.needs_recovery() {
+                return Err(error);
+            }
+            drop(state);
+            let recovered = self.device.recover(generation, bad, &error);
+            if !recovered || retried || Instant::now() >= deadline {
+                return Err(error);
+            }
+            retried = true;
         }
-        self.session.as_ref().ok_or(HsmError::Worker)
     }
 
-    /// Closes the session instead of returning it to the pool.
-    pub fn discard(&mut self) {
-        if let Some(s) = self.session.take() {
-            s.close();
-        }
+    /// Configured size.
+    pub fn size(&self) -> usize {
+        self.size
     }
-}
 
-impl Drop for Lease {
-    fn drop(&mut self) {
-        if let Some(s) = self.session.take() {
-            self.pool.idle().push(s);
-        }
+    /// Sessions leased right now.
+    pub fn in_use(&self) -> usize {
+        self.size.saturating_sub(self.permits.available_permits())
+    }
+
+    /// Requests that gave up waiting for a session.
+    pub fn wait_timeouts(&self) -> u64 {
+        self.wait_timeouts.load(Ordering::Relaxed)
+    }
+
+    /// The device the pool draws from.
+    pub fn device(&self) -> &Arc<Device> {
+        &self.device
     }
 }

@@ -187,6 +187,16 @@ pub struct Options {
     pub max_body_bytes: usize,
     pub credential_poll_seconds: u64,
     pub iv_source: &'static str,
+    /// Extra lines for the `[hsm]` table.
+    pub hsm_extra: String,
+    /// Extra lines for key store A (keys, then optional sub-tables).
+    pub store_a_extra: String,
+    /// Extra top-level tables (`[audit]`, `[metrics]`), appended last.
+    pub tables_extra: String,
+    /// Extra files to write next to the configuration: (name, contents).
+    pub files: Vec<(String, String)>,
+    /// `XKS_PROXY_LOG` for the child.
+    pub log_level: &'static str,
 }
 
 impl Default for Options {
@@ -203,6 +213,11 @@ impl Default for Options {
             max_body_bytes: 65536,
             credential_poll_seconds: 0,
             iv_source: "proxy",
+            hsm_extra: String::new(),
+            store_a_extra: String::new(),
+            tables_extra: String::new(),
+            files: Vec::new(),
+            log_level: "info",
         }
     }
 }
@@ -270,6 +285,9 @@ impl Proxy {
         std::fs::write(p.join("server-ca.pem"), &pki.server_ca_pem).unwrap();
         std::fs::write(p.join("pin"), format!("{USER_PIN}\n")).unwrap();
         std::fs::write(p.join("secret-b"), SECRET_B).unwrap();
+        for (name, contents) in &opts.files {
+            std::fs::write(p.join(name), contents).unwrap();
+        }
         let config = p.join("xks-proxy.toml");
         let mut proxy_cfg = ProxyConfigWriter {
             dir: p.to_path_buf(),
@@ -326,7 +344,7 @@ impl Proxy {
             .args(["serve", "--config"])
             .arg(&config)
             .env("SOFTHSM2_CONF", &hsm.conf)
-            .env("XKS_PROXY_LOG", "info")
+            .env("XKS_PROXY_LOG", opts.log_level)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
@@ -369,6 +387,41 @@ impl Proxy {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends a signal (`-TERM`, `-USR1`...) to the proxy.
+    pub fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .args([sig, &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    /// Waits up to `limit` for the proxy to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let end = std::time::Instant::now() + limit;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return Some(st);
+            }
+            if std::time::Instant::now() > end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `GET /metrics` from the metrics listener at `addr`.
+    pub fn scrape(addr: SocketAddr) -> String {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        out
     }
 
     /// Rewrites key store A's credentials, then sends SIGHUP if asked.
@@ -464,6 +517,7 @@ module = "{MODULE}"
 iv_source = "{iv}"
 session_wait_ms = {wait}
 operation_timeout_ms = {op}
+{hsm_extra}
 
 [health]
 xks_proxy_fleet_size = 2
@@ -483,6 +537,7 @@ token_label = "tokA"
 pin = {{ file = "pin" }}
 pool_size = {pool}
 health_key = "health"
+{store_a_extra}
 {creds}
 [[key_store]]
 name = "b"
@@ -495,7 +550,12 @@ health_key = "health"
 [[key_store.credentials]]
 access_key_id = "{AKID_B}"
 secret = {{ file = "secret-b" }}
+
+{tables_extra}
 "#,
+            hsm_extra = o.hsm_extra,
+            store_a_extra = o.store_a_extra,
+            tables_extra = o.tables_extra,
             conf = self.softhsm_conf.display(),
             max_body = o.max_body_bytes,
             poll = o.credential_poll_seconds,
@@ -827,6 +887,21 @@ impl Drop for HsmStall {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A free local port (bound and released; the race with other processes
+/// is acceptable in tests).
+pub fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// The value of a sample line `name{labels} value` (or `name value`).
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 pub fn wait_ms(ms: u64) -> Duration {

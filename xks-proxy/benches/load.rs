@@ -1,0 +1,446 @@
+//! Load tool for the proxy: throughput against the raw HSM, and latency at
+//! a fixed rate.
+//!
+//! It starts the real `xks-proxy` binary on a private SoftHSM token (the
+//! integration-test harness), then, in one run:
+//!
+//! 1. **raw HSM**: AES-256-GCM encrypts of 32 bytes through cryptoki
+//!    directly (one session, the same token key `k1`), as fast as possible;
+//! 2. **proxy**: encrypt, decrypt and metadata over TLS keep-alive
+//!    (HTTP/1.1, SigV4-signed with the crate's `Signer`) from `--clients`
+//!    connections, as fast as possible, one operation at a time;
+//! 3. prints requests/s and p50/p99/p99.9 for each, and the ratio of proxy
+//!    encrypt to raw encrypt;
+//! 4. with `--rate R`, also a fixed-rate run: R requests/s (an
+//!    encrypt/decrypt/metadata mix) for `--fixed-seconds`, scheduled open
+//!    loop, latency measured from each request's scheduled time (so a
+//!    stall is not hidden by the client slowing down), reporting p99.
+//!
+//! ```sh
+//! cargo bench -p xks-proxy --bench load -- --seconds 10 --clients 32
+//! cargo bench -p xks-proxy --bench load -- --seconds 10 --rate 1800 --fixed-seconds 60
+//! ```
+//!
+//! Options: `--seconds N` (each throughput phase), `--clients N`, `--pool N`
+//! (proxy session pool), `--key-info-cache-ms N`, `--audit` (write the
+//! audit log to a file, as production would), `--rate R`,
+//! `--fixed-seconds N`, `--fixed-only` (skip the throughput phases).
+//! Needs SoftHSM2 (see the crate README).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use common::*;
+use cryptoki::context::{CInitializeArgs, Pkcs11};
+use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::Attribute;
+use cryptoki::session::UserType;
+use cryptoki::types::AuthPin;
+use hyper::StatusCode;
+use serde_json::{json, Value};
+use xks_proxy::sigv4::{Signer, XKS_SERVICE};
+
+struct Args {
+    seconds: u64,
+    clients: usize,
+    pool: usize,
+    key_info_cache_ms: u64,
+    audit: bool,
+    rate: Option<f64>,
+    fixed_seconds: u64,
+    fixed_only: bool,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        seconds: 10,
+        clients: 32,
+        pool: 4,
+        key_info_cache_ms: 0,
+        audit: false,
+        rate: None,
+        fixed_seconds: 60,
+        fixed_only: false,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    let num = |i: usize| -> String { argv.get(i + 1).cloned().unwrap_or_default() };
+    while i < argv.len() {
+        let bad = |what: &str| -> ! {
+            eprintln!("bad value for {what}");
+            std::process::exit(2)
+        };
+        match argv[i].as_str() {
+            "--seconds" => a.seconds = num(i).parse().unwrap_or_else(|_| bad("--seconds")),
+            "--clients" => a.clients = num(i).parse().unwrap_or_else(|_| bad("--clients")),
+            "--pool" => a.pool = num(i).parse().unwrap_or_else(|_| bad("--pool")),
+            "--key-info-cache-ms" => {
+                a.key_info_cache_ms = num(i)
+                    .parse()
+                    .unwrap_or_else(|_| bad("--key-info-cache-ms"))
+            }
+            "--rate" => a.rate = Some(num(i).parse().unwrap_or_else(|_| bad("--rate"))),
+            "--fixed-seconds" => {
+                a.fixed_seconds = num(i).parse().unwrap_or_else(|_| bad("--fixed-seconds"))
+            }
+            "--audit" => {
+                a.audit = true;
+                i += 1;
+                continue;
+            }
+            "--fixed-only" => {
+                a.fixed_only = true;
+                i += 1;
+                continue;
+            }
+            // `cargo bench` passes `--bench`; ignore flags we do not know.
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    a
+}
+
+/// Latency summary over microsecond samples.
+struct Summary {
+    count: usize,
+    rate: f64,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    max: f64,
+}
+
+fn summarize(mut us: Vec<u32>, elapsed: Duration) -> Summary {
+    us.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if us.is_empty() {
+            return 0.0;
+        }
+        let i = ((us.len() as f64 * p).ceil() as usize).clamp(1, us.len()) - 1;
+        f64::from(us[i]) / 1000.0
+    };
+    Summary {
+        count: us.len(),
+        rate: us.len() as f64 / elapsed.as_secs_f64(),
+        p50: pct(0.50),
+        p99: pct(0.99),
+        p999: pct(0.999),
+        max: us.last().map_or(0.0, |m| f64::from(*m) / 1000.0),
+    }
+}
+
+fn print(label: &str, s: &Summary, errors: u64) {
+    println!(
+        "{label:<44} {:>9.0} ops/s  n={:<8} p50 {:>6.2} ms  p99 {:>6.2} ms  p99.9 {:>6.2} ms  max {:>7.2} ms  errors {errors}",
+        s.rate, s.count, s.p50, s.p99, s.p999, s.max
+    );
+}
+
+/// CPU time (user + system) of a process so far, from /proc.
+fn cpu_time(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces): utime is
+    // field 14 and stime 15 of the whole line, in clock ticks (100/s).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+fn elapsed_us(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+/// Raw cryptoki encrypts on one logged-in session, for `secs`.
+fn raw_hsm(proxy: &Proxy, secs: u64) -> Summary {
+    // Only this process's module instance reads it; the proxy child got its
+    // own copy at spawn.
+    std::env::set_var("SOFTHSM2_CONF", &proxy.hsm.conf);
+    let ctx = Pkcs11::new(MODULE).expect("load SoftHSM");
+    ctx.initialize(CInitializeArgs::OsThreads)
+        .expect("C_Initialize");
+    let slot = ctx
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| ctx.get_token_info(*s).unwrap().label().trim_end() == "tokA")
+        .expect("token tokA");
+    let session = ctx.open_rw_session(slot).unwrap();
+    session
+        .login(UserType::User, Some(&AuthPin::new(USER_PIN.into())))
+        .unwrap();
+    let key = session
+        .find_objects(&[Attribute::Label(b"k1".to_vec())])
+        .unwrap()
+        .into_iter()
+        .next()
+        .expect("key k1");
+    let plaintext = [7u8; 32];
+    let aad = [0u8; 19];
+    let mut samples = Vec::with_capacity(400_000);
+    let started = Instant::now();
+    let end = started + Duration::from_secs(secs);
+    let mut n: u64 = 0;
+    while Instant::now() < end {
+        n += 1;
+        let mut iv = [0u8; 12];
+        iv[..8].copy_from_slice(&n.to_be_bytes());
+        let t = Instant::now();
+        let params = GcmParams::new(&mut iv, &aad, 128u64.into()).unwrap();
+        let ct = session
+            .encrypt(&Mechanism::AesGcm(params), key, &plaintext)
+            .expect("raw encrypt");
+        samples.push(elapsed_us(t.elapsed()));
+        assert_eq!(ct.len(), 48);
+    }
+    summarize(samples, started.elapsed())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Encrypt,
+    Decrypt,
+    Metadata,
+}
+
+struct Bodies {
+    encrypt: Vec<u8>,
+    decrypt: Vec<u8>,
+    metadata: Vec<u8>,
+}
+
+impl Bodies {
+    fn new(enc: &Value) -> Bodies {
+        let encrypt = json!({
+            "requestMetadata": meta("Encrypt"),
+            "plaintext": b64(&[7u8; 32]),
+            "encryptionAlgorithm": "AES_GCM",
+        });
+        let decrypt = json!({
+            "requestMetadata": meta("Decrypt"),
+            "ciphertext": enc["ciphertext"],
+            "initializationVector": enc["initializationVector"],
+            "authenticationTag": enc["authenticationTag"],
+            "ciphertextMetadata": enc["ciphertextMetadata"],
+            "encryptionAlgorithm": "AES_GCM",
+        });
+        let metadata = json!({"requestMetadata": meta("DescribeKey")});
+        Bodies {
+            encrypt: encrypt.to_string().into_bytes(),
+            decrypt: decrypt.to_string().into_bytes(),
+            metadata: metadata.to_string().into_bytes(),
+        }
+    }
+
+    fn get(&self, op: Op) -> (&'static str, &[u8]) {
+        match op {
+            Op::Encrypt => ("/ks/a/kms/xks/v1/keys/k1/encrypt", &self.encrypt),
+            Op::Decrypt => ("/ks/a/kms/xks/v1/keys/k1/decrypt", &self.decrypt),
+            Op::Metadata => ("/ks/a/kms/xks/v1/keys/k1/metadata", &self.metadata),
+        }
+    }
+}
+
+async fn one(conn: &mut Sender, signer: &Signer, bodies: &Bodies, op: Op) -> Result<(), String> {
+    let (path, body) = bodies.get(op);
+    let req = SignedRequest::new(path, body.to_vec())
+        .sign(signer, SystemTime::now())
+        .build();
+    let r = send_on(conn, req).await?;
+    if r.status == StatusCode::OK {
+        Ok(())
+    } else {
+        Err(format!("{} {}", r.status, r.json))
+    }
+}
+
+/// Closed loop: `clients` connections, each sending `op` back to back.
+async fn closed_loop(
+    client: &Client,
+    bodies: &Arc<Bodies>,
+    op: Op,
+    clients: usize,
+    secs: u64,
+) -> (Summary, u64) {
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let end = started + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (client, bodies, errors) = (client.clone(), Arc::clone(bodies), Arc::clone(&errors));
+        tasks.push(tokio::spawn(async move {
+            let signer = signer(AKID_A1, SECRET_A1, REGION, XKS_SERVICE);
+            let mut conn = client.connect().await.expect("connect");
+            let mut samples = Vec::with_capacity(100_000);
+            while Instant::now() < end {
+                let t = Instant::now();
+                match one(&mut conn, &signer, &bodies, op).await {
+                    Ok(()) => samples.push(elapsed_us(t.elapsed())),
+                    Err(e) => {
+                        if errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                            eprintln!("error: {e}");
+                        }
+                        conn = client.connect().await.expect("reconnect");
+                    }
+                }
+            }
+            samples
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("client task"));
+    }
+    (
+        summarize(all, started.elapsed()),
+        errors.load(Ordering::Relaxed),
+    )
+}
+
+/// Open loop at `rate` requests/s over `conns` connections for `secs`.
+async fn fixed_rate(client: &Client, bodies: &Arc<Bodies>, rate: f64, secs: u64) -> (Summary, u64) {
+    // Enough connections that one slow response does not hold up the
+    // schedule of the others: each carries at most ~100 requests/s.
+    let conns = ((rate / 100.0).ceil() as usize).max(4);
+    let per_conn = Duration::from_secs_f64(conns as f64 / rate);
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now() + Duration::from_millis(200);
+    let end = started + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for c in 0..conns {
+        let (client, bodies, errors) = (client.clone(), Arc::clone(bodies), Arc::clone(&errors));
+        tasks.push(tokio::spawn(async move {
+            let signer = signer(AKID_A1, SECRET_A1, REGION, XKS_SERVICE);
+            let mut conn = client.connect().await.expect("connect");
+            let mut samples = Vec::new();
+            // Stagger the connections evenly over one period.
+            let mut due = started + per_conn.mul_f64(c as f64 / conns as f64);
+            let mut k = c;
+            while due < end {
+                tokio::time::sleep_until(due.into()).await;
+                let op = [Op::Encrypt, Op::Decrypt, Op::Metadata][k % 3];
+                k += 1;
+                match one(&mut conn, &signer, &bodies, op).await {
+                    // From the scheduled time, not the send time.
+                    Ok(()) => samples.push(elapsed_us(due.elapsed())),
+                    Err(e) => {
+                        if errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                            eprintln!("error: {e}");
+                        }
+                        conn = client.connect().await.expect("reconnect");
+                    }
+                }
+                due += per_conn;
+            }
+            samples
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("client task"));
+    }
+    (
+        summarize(all, end.saturating_duration_since(started)),
+        errors.load(Ordering::Relaxed),
+    )
+}
+
+fn main() {
+    let args = parse_args();
+    let tables = if args.audit {
+        "[audit]\noutput = \"audit.log\"\n".to_string()
+    } else {
+        String::new()
+    };
+    let proxy = Proxy::start(Options {
+        pool_size: args.pool,
+        // Production deadlines: an answer later than this is an error.
+        session_wait_ms: 50,
+        operation_timeout_ms: 150,
+        hsm_extra: format!("key_info_cache_ms = {}", args.key_info_cache_ms),
+        tables_extra: tables,
+        log_level: "warn",
+        ..Default::default()
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = proxy.client();
+    let enc = rt.block_on(async {
+        let body = json!({
+            "requestMetadata": meta("Encrypt"),
+            "plaintext": b64(&[7u8; 32]),
+            "encryptionAlgorithm": "AES_GCM",
+        });
+        let r = client.post("/ks/a/kms/xks/v1/keys/k1/encrypt", &body).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+        r.json
+    });
+    let bodies = Arc::new(Bodies::new(&enc));
+    println!(
+        "xks-proxy load: pool {}, key_info_cache_ms {}, audit {}, {} clients, {} s per phase",
+        args.pool, args.key_info_cache_ms, args.audit, args.clients, args.seconds
+    );
+    if !args.fixed_only {
+        let raw = raw_hsm(&proxy, args.seconds);
+        print("raw HSM encrypt (cryptoki, 1 session, 32 B)", &raw, 0);
+        let mut enc_rate = 0.0;
+        let pid = proxy.pid().to_string();
+        for op in [Op::Encrypt, Op::Decrypt, Op::Metadata] {
+            let (proxy_cpu, own_cpu) = (cpu_time(&pid), cpu_time("self"));
+            let (s, errors) = rt.block_on(closed_loop(
+                &client,
+                &bodies,
+                op,
+                args.clients,
+                args.seconds,
+            ));
+            if op == Op::Encrypt {
+                enc_rate = s.rate;
+            }
+            print(
+                &format!("proxy {op:?} over TLS keep-alive (32 B)"),
+                &s,
+                errors,
+            );
+            let per = |d: Duration| d.as_secs_f64() * 1e6 / s.count.max(1) as f64;
+            println!(
+                "    CPU per request: proxy {:.0} us, load client {:.0} us",
+                per(cpu_time(&pid).saturating_sub(proxy_cpu)),
+                per(cpu_time("self").saturating_sub(own_cpu)),
+            );
+        }
+        println!(
+            "ratio proxy encrypt / raw HSM encrypt: {:.2} ({:.0} / {:.0})",
+            enc_rate / raw.rate,
+            enc_rate,
+            raw.rate
+        );
+    }
+    if let Some(rate) = args.rate {
+        let (s, errors) = rt.block_on(fixed_rate(&client, &bodies, rate, args.fixed_seconds));
+        print(
+            &format!("fixed {rate:.0}/s for {} s (mix)", args.fixed_seconds),
+            &s,
+            errors,
+        );
+        println!(
+            "fixed-rate p99 {:.2} ms, achieved {:.0}/s, {errors} errors",
+            s.p99, s.rate
+        );
+    }
+}
