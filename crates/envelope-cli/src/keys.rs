@@ -47,9 +47,9 @@ pub(crate) async fn keyring(
 }
 
 fn parse(spec: &str) -> Result<Arc<dyn Keyring>, String> {
-    let (kind, rest) = spec
-        .split_once(':')
-        .ok_or_else(|| format!("wrapping key {spec:?} has no type prefix (kms:, aes: or rsa:)"))?;
+    let (kind, rest) = spec.split_once(':').ok_or_else(|| {
+        format!("wrapping key {spec:?} has no type prefix (kms:, xks:, aes: or rsa:)")
+    })?;
     match kind {
         "aes" => {
             let parts: Vec<&str> = rest.splitn(3, ':').collect();
@@ -65,6 +65,7 @@ fn parse(spec: &str) -> Result<Arc<dyn Keyring>, String> {
                 .map_err(|e| format!("{e} (key file {keyfile})"))?;
             Ok(Arc::new(keyring))
         }
+        "xks" => envelope_xks::keyring_from_spec(rest).map_err(|e| e.to_string()),
         "rsa" => {
             let parts: Vec<&str> = rest.splitn(4, ':').collect();
             let [namespace, name, padding, pemfile] = parts[..] else {
@@ -91,7 +92,7 @@ fn parse(spec: &str) -> Result<Arc<dyn Keyring>, String> {
             Ok(Arc::new(keyring))
         }
         other => Err(format!(
-            "unknown wrapping key type {other:?} in {spec:?} (expected kms, aes or rsa)"
+            "unknown wrapping key type {other:?} in {spec:?} (expected kms, xks, aes or rsa)"
         )),
     }
 }
