@@ -223,12 +223,22 @@ impl Device {
     /// Blocking.
     pub fn recover(&self, seen: u64, bad: Option<Session>, cause: &HsmError) -> bool {
         let mut st = self.write();
-        // Under the write lock no other session is in use, so closing a
-        // stale handle cannot hit a live session that reused its number.
-        drop(bad);
         if st.generation != seen {
+            // `bad` belongs to a module generation that a concurrent
+            // recovery has already replaced. Its drop would close a handle
+            // number the new module may have handed out again, and, when it
+            // holds the last clone of the old context, call `C_Finalize` on
+            // the shared library underneath the new initialization. Leaking
+            // it costs a few bytes once per straggler per recovery.
+            if let Some(stale) = bad {
+                std::mem::forget(stale);
+            }
             return st.ctx.is_some();
         }
+        // Same generation, under the write lock: no other session is in
+        // use, so closing this stale handle cannot hit a live session that
+        // reused its number.
+        drop(bad);
         if st
             .last_attempt
             .is_some_and(|t| t.elapsed() < self.reinit_interval)
@@ -244,6 +254,13 @@ impl Device {
         // The last reference to the old context: dropping it calls
         // C_Finalize (harmless if the module already lost its state).
         st.ctx = None;
+        // Callers queued behind this lock may still hold sessions (and so
+        // clones) of the old context, in which case dropping ours did not
+        // finalize the library. Finalize it through a throwaway handle, so
+        // that `C_Initialize` below starts from a clean module rather than
+        // failing with CKR_CRYPTOKI_ALREADY_INITIALIZED. On a module that
+        // is already finalized this is a no-op error.
+        drop(Pkcs11::new(&self.path));
         self.available.store(false, Ordering::Relaxed);
         let labels: Vec<String> = st.tokens.keys().cloned().collect();
         match initialize(&self.path, &labels) {

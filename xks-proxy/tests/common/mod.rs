@@ -257,6 +257,16 @@ impl Drop for Proxy {
         let _ = self.child.wait();
         if std::thread::panicking() {
             if let Ok(log) = std::fs::read_to_string(self.dir.path().join("proxy.log")) {
+                // Warnings and errors first: under load the tail is all
+                // request lines, and the cause sits far above it.
+                eprintln!("--- proxy log: warnings and errors ---");
+                for l in log
+                    .lines()
+                    .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+                    .take(60)
+                {
+                    eprintln!("{l}");
+                }
                 let tail: Vec<&str> = log.lines().rev().take(40).collect();
                 eprintln!("--- proxy log (last lines) ---");
                 for l in tail.into_iter().rev() {
