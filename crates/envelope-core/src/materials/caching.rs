@@ -42,11 +42,15 @@ use super::{
     DecryptRequest, DecryptionMaterials, EncryptionMaterials, EncryptionRequest, MaterialsManager,
 };
 use crate::error::{Error, KeyringError};
-use crate::format::EncryptionContext;
+use crate::format::{EncryptedDataKey, EncryptionContext};
 use crate::policy::CommitmentPolicy;
 use crate::suite::{AlgorithmSuite, Kdf};
 
-type CacheId = [u8; 48];
+/// SHA-256 over a length-prefixed encoding of what the materials depend
+/// on (see [`IdHasher`]). The id never leaves the process, so it need not
+/// match the official SDKs' SHA-512 ids, only be collision resistant; on
+/// this hardware SHA-256 runs on SHA-NI and is the cheaper of the two.
+type CacheId = [u8; 32];
 
 /// The default (and largest) message limit of the spec: 2^32.
 pub const DEFAULT_MAX_MESSAGES: u64 = 1 << 32;
@@ -411,33 +415,63 @@ impl OwnedEncryptionRequest {
     }
 }
 
-struct IdHasher(digest::Context);
+/// Feeds the cache-id encoding to SHA-256 through a small stack buffer:
+/// the encoding is dozens of short fields (length prefixes, names, values),
+/// and one digest update per field cost more than the hashing itself on the
+/// cache-hit path.
+struct IdHasher {
+    digest: digest::Context,
+    buf: [u8; 256],
+    len: usize,
+}
 
 impl IdHasher {
     fn new(domain: &[u8], partition: &[u8]) -> Self {
-        let mut hasher = Self(digest::Context::new(&digest::SHA384));
+        let mut hasher = Self {
+            digest: digest::Context::new(&digest::SHA256),
+            buf: [0; 256],
+            len: 0,
+        };
         hasher.bytes(domain);
         hasher.bytes(partition);
         hasher
     }
 
+    fn raw(&mut self, bytes: &[u8]) {
+        if self.len + bytes.len() > self.buf.len() {
+            self.digest.update(&self.buf[..self.len]);
+            self.len = 0;
+            if bytes.len() > self.buf.len() {
+                self.digest.update(bytes);
+                return;
+            }
+        }
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    fn count(&mut self, n: usize) {
+        self.raw(&(n as u64).to_be_bytes());
+    }
+
     /// Length-prefixed, so field boundaries cannot be shifted.
     fn bytes(&mut self, bytes: &[u8]) {
-        self.0.update(&(bytes.len() as u64).to_be_bytes());
-        self.0.update(bytes);
+        self.count(bytes.len());
+        self.raw(bytes);
     }
 
     fn context(&mut self, context: &EncryptionContext) {
-        self.0.update(&(context.len() as u64).to_be_bytes());
+        self.count(context.len());
         for (key, value) in context.iter() {
             self.bytes(key.as_bytes());
             self.bytes(value.as_bytes());
         }
     }
 
-    fn finish(self) -> CacheId {
-        let mut id = [0u8; 48];
-        id.copy_from_slice(self.0.finish().as_ref());
+    fn finish(mut self) -> CacheId {
+        self.digest.update(&self.buf[..self.len]);
+        let mut id = [0u8; 32];
+        id.copy_from_slice(self.digest.finish().as_ref());
         id
     }
 }
@@ -450,7 +484,7 @@ impl Inner {
             None => h.bytes(&[]),
         }
         h.bytes(request.commitment_policy.name().as_bytes());
-        h.0.update(&(request.required_encryption_context_keys.len() as u64).to_be_bytes());
+        h.count(request.required_encryption_context_keys.len());
         for key in &request.required_encryption_context_keys {
             h.bytes(key.as_bytes());
         }
@@ -462,22 +496,28 @@ impl Inner {
         let mut h = IdHasher::new(b"envelope/decrypt/v1", &self.partition);
         h.bytes(&request.suite.id().to_be_bytes());
         h.bytes(request.commitment_policy.name().as_bytes());
-        // EDK order does not change which data key they wrap.
-        let mut edk_digests: Vec<[u8; 48]> = request
-            .encrypted_data_keys
-            .iter()
-            .map(|edk| {
-                let mut e = IdHasher::new(b"edk", &[]);
-                e.bytes(edk.provider_id.as_bytes());
-                e.bytes(&edk.provider_info);
-                e.bytes(&edk.ciphertext);
-                e.finish()
-            })
-            .collect();
-        edk_digests.sort_unstable();
-        h.0.update(&(edk_digests.len() as u64).to_be_bytes());
-        for d in &edk_digests {
-            h.0.update(d);
+        // EDK order does not change which data key they wrap: hash them in
+        // a canonical order. Sorting references is cheaper than a digest
+        // per EDK, and the usual single EDK needs neither.
+        let edks = request.encrypted_data_keys;
+        h.count(edks.len());
+        let mut hash_edk = |edk: &EncryptedDataKey| {
+            h.bytes(edk.provider_id.as_bytes());
+            h.bytes(&edk.provider_info);
+            h.bytes(&edk.ciphertext);
+        };
+        if let [only] = edks {
+            hash_edk(only);
+        } else {
+            let mut sorted: Vec<&EncryptedDataKey> = edks.iter().collect();
+            sorted.sort_unstable_by(|a, b| {
+                (a.provider_id.as_bytes(), &a.provider_info, &a.ciphertext).cmp(&(
+                    b.provider_id.as_bytes(),
+                    &b.provider_info,
+                    &b.ciphertext,
+                ))
+            });
+            sorted.into_iter().for_each(hash_edk);
         }
         h.context(request.encryption_context);
         match request.reproduced_encryption_context {
@@ -879,5 +919,110 @@ impl MaterialsManager for CachingMaterialsManager {
         }
         bump(&inner.counters.hits);
         Some(Ok(entry.materials.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyring::RawAesKeyring;
+    use crate::materials::DefaultMaterialsManager;
+
+    fn inner() -> Arc<Inner> {
+        let keyring = Arc::new(RawAesKeyring::new("ns", "key", &[1u8; 32]).expect("keyring"));
+        CachingMaterialsManager::builder(Arc::new(DefaultMaterialsManager::new(keyring)))
+            .partition(b"p".to_vec())
+            .max_age(Duration::from_secs(60))
+            .build()
+            .expect("cache")
+            .inner
+    }
+
+    fn edk(provider: &str, info: &[u8], ciphertext: &[u8]) -> EncryptedDataKey {
+        EncryptedDataKey {
+            provider_id: provider.into(),
+            provider_info: info.to_vec(),
+            ciphertext: ciphertext.to_vec(),
+        }
+    }
+
+    fn id(
+        inner: &Inner,
+        edks: &[EncryptedDataKey],
+        context: &EncryptionContext,
+        reproduced: Option<&EncryptionContext>,
+    ) -> CacheId {
+        inner.decrypt_id(&DecryptRequest {
+            suite: AlgorithmSuite::Aes256GcmHkdfSha512CommitKey,
+            commitment_policy: CommitmentPolicy::RequireEncryptRequireDecrypt,
+            encrypted_data_keys: edks,
+            encryption_context: context,
+            reproduced_encryption_context: reproduced,
+        })
+    }
+
+    #[test]
+    fn decrypt_ids_ignore_edk_order_and_nothing_else() {
+        let inner = inner();
+        let ctx: EncryptionContext = [("a", "b")].into_iter().collect();
+        let (x, y, z) = (
+            edk("p", b"1", b"c1"),
+            edk("p", b"2", b"c2"),
+            edk("q", b"1", b"c1"),
+        );
+        let base = id(&inner, &[x.clone(), y.clone(), z.clone()], &ctx, None);
+        assert_eq!(
+            base,
+            id(&inner, &[z.clone(), x.clone(), y.clone()], &ctx, None)
+        );
+        assert_eq!(
+            base,
+            id(&inner, &[y.clone(), z.clone(), x.clone()], &ctx, None)
+        );
+        // Any change to the EDK set, the context or the reproduced pairs is another id.
+        assert_ne!(base, id(&inner, &[x.clone(), y.clone()], &ctx, None));
+        assert_ne!(
+            base,
+            id(&inner, &[x.clone(), y.clone(), y.clone()], &ctx, None)
+        );
+        let other: EncryptionContext = [("a", "c")].into_iter().collect();
+        assert_ne!(
+            base,
+            id(&inner, &[x.clone(), y.clone(), z.clone()], &other, None)
+        );
+        assert_ne!(
+            base,
+            id(&inner, &[x.clone(), y.clone(), z.clone()], &ctx, Some(&ctx))
+        );
+        // Field boundaries are length-prefixed: shifting bytes between the
+        // provider info and the ciphertext, or between a key and its value,
+        // cannot collide.
+        assert_ne!(
+            id(&inner, &[edk("p", b"12", b"c")], &ctx, None),
+            id(&inner, &[edk("p", b"1", b"2c")], &ctx, None)
+        );
+        let ab_c: EncryptionContext = [("ab", "c")].into_iter().collect();
+        let a_bc: EncryptionContext = [("a", "bc")].into_iter().collect();
+        assert_ne!(
+            id(&inner, &[x.clone()], &ab_c, None),
+            id(&inner, &[x], &a_bc, None)
+        );
+    }
+
+    #[test]
+    fn ids_longer_than_the_hash_buffer_are_still_exact() {
+        let inner = inner();
+        let ctx = EncryptionContext::new();
+        let long = vec![7u8; 1000];
+        let mut longer = long.clone();
+        longer[999] = 8;
+        assert_ne!(
+            id(&inner, &[edk("p", b"i", &long)], &ctx, None),
+            id(&inner, &[edk("p", b"i", &longer)], &ctx, None)
+        );
+        assert_eq!(
+            id(&inner, &[edk("p", b"i", &long)], &ctx, None),
+            id(&inner, &[edk("p", b"i", &long)], &ctx, None)
+        );
     }
 }

@@ -142,6 +142,10 @@ impl DecryptionMaterials {
 
     /// The serialized authenticated-only pairs, for the header tag's AAD.
     pub(crate) fn authenticated_only_context(&self) -> Result<Vec<u8>, FormatError> {
+        // The usual case, on the cache-hit path: nothing to split or copy.
+        if self.required_encryption_context_keys.is_empty() {
+            return Ok(Vec::new());
+        }
         split_context(
             &self.encryption_context,
             &self.required_encryption_context_keys,
