@@ -48,8 +48,9 @@ use crate::suite::{AlgorithmSuite, Kdf};
 
 /// SHA-256 over a length-prefixed encoding of what the materials depend
 /// on (see [`IdHasher`]). The id never leaves the process, so it need not
-/// match the official SDKs' SHA-512 ids, only be collision resistant; on
-/// this hardware SHA-256 runs on SHA-NI and is the cheaper of the two.
+/// match the official SDKs' SHA-512 ids, only be collision resistant.
+/// SHA-256 is the cheaper choice on CPUs with SHA extensions (most x86-64
+/// and ARMv8 servers), where it runs several times faster than SHA-512.
 type CacheId = [u8; 32];
 
 /// The default (and largest) message limit of the spec: 2^32.
@@ -1004,7 +1005,7 @@ mod tests {
         let ab_c: EncryptionContext = [("ab", "c")].into_iter().collect();
         let a_bc: EncryptionContext = [("a", "bc")].into_iter().collect();
         assert_ne!(
-            id(&inner, &[x.clone()], &ab_c, None),
+            id(&inner, std::slice::from_ref(&x), &ab_c, None),
             id(&inner, &[x], &a_bc, None)
         );
     }
