@@ -162,6 +162,57 @@ fn tampering_releases_nothing_unverified() {
 }
 
 #[test]
+fn a_tampered_middle_frame_stops_a_read_spanning_many_frames() {
+    // 0x0478 has no footer, so the body's layout is known from the end:
+    // 7 regular frames of 4 + 12 + 64 + 16 bytes, then a final frame of
+    // 4 + 4 + 12 + 4 + 10 + 16 bytes.
+    let client = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, 64);
+    let plaintext: Vec<u8> = (0..64 * 7 + 10).map(|i| i as u8).collect();
+    let message = stream_encrypt(&client, &plaintext, 4096, None);
+    let header_len = message.len() - (7 * 96 + 50);
+    let mut tampered = message.clone();
+    // The last tag byte of the third regular frame.
+    tampered[header_len + 3 * 96 - 1] ^= 1;
+
+    let mut reader = client
+        .decrypting_reader_blocking(&tampered[..], &context(), ReleasePolicy::PerFrame)
+        .expect("header is intact");
+    // One buffer large enough for the whole plaintext: a single read may
+    // decrypt several frames, and must still stop at the bad one.
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut out = Vec::new();
+    let err = loop {
+        match reader.read(&mut buf) {
+            Ok(0) => panic!("a tampered frame was accepted"),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => break e,
+        }
+    };
+    assert!(stream_error(&err).is_some(), "a typed error inside: {err}");
+    assert!(
+        out.len() <= 2 * 64,
+        "only frames before the bad one: {}",
+        out.len()
+    );
+    assert_eq!(out, plaintext[..out.len()]);
+    // The reader stays failed.
+    assert!(reader.read(&mut buf).is_err());
+
+    // The same message untampered, read the same way, is whole.
+    let mut reader = client
+        .decrypting_reader_blocking(&message[..], &context(), ReleasePolicy::PerFrame)
+        .expect("reader");
+    let mut whole = Vec::new();
+    loop {
+        match reader.read(&mut buf).expect("read") {
+            0 => break,
+            n => whole.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert_eq!(whole, plaintext);
+}
+
+#[test]
 fn verified_only_spills_ciphertext_to_disk_or_refuses() {
     let client = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384, 1024);
     let plaintext: Vec<u8> = (0..200_000u32).map(|i| (i % 256) as u8).collect();

@@ -325,13 +325,37 @@ impl<R: Read> Read for DecryptingReader<R> {
             }
             self.plaintext.clear();
             self.released = 0;
-            // Regular frames that fit go straight into the caller's buffer.
+            // Regular frames that fit go straight into the caller's buffer,
+            // as many as are already read in: one call per small frame cost
+            // more than the frame's decryption. Each frame is released only
+            // once its own tag has verified, as before.
             match self.decoder.step_into(self.input.pending(), buf) {
                 Ok(Some(Step::Block {
                     consumed, written, ..
                 })) => {
                     self.input.consume(consumed);
-                    return Ok(written);
+                    let mut total = written;
+                    while total < buf.len() {
+                        match self
+                            .decoder
+                            .step_into(self.input.pending(), &mut buf[total..])
+                        {
+                            Ok(Some(Step::Block {
+                                consumed, written, ..
+                            })) => {
+                                self.input.consume(consumed);
+                                total += written;
+                            }
+                            // More input, or a block only `advance` takes:
+                            // the next call deals with it.
+                            Ok(_) => break,
+                            Err(error) => {
+                                self.failed = true;
+                                return Err(io_error(error));
+                            }
+                        }
+                    }
+                    return Ok(total);
                 }
                 Ok(_) => {}
                 Err(error) => {
