@@ -251,8 +251,9 @@ impl Device {
             t.idle.get_mut().unwrap_or_else(|p| p.into_inner()).clear();
             t.slot = None;
         }
-        // The last reference to the old context: dropping it calls
-        // C_Finalize (harmless if the module already lost its state).
+        // Our reference to the old context: when it is the last one,
+        // dropping it calls C_Finalize (harmless if the module already lost
+        // its state).
         st.ctx = None;
         // Callers queued behind this lock may still hold sessions (and so
         // clones) of the old context, in which case dropping ours did not

@@ -328,40 +328,31 @@ impl<R: Read> Read for DecryptingReader<R> {
             // Regular frames that fit go straight into the caller's buffer,
             // as many as are already read in: one call per small frame cost
             // more than the frame's decryption. Each frame is released only
-            // once its own tag has verified, as before.
-            match self.decoder.step_into(self.input.pending(), buf) {
-                Ok(Some(Step::Block {
-                    consumed, written, ..
-                })) => {
-                    self.input.consume(consumed);
-                    let mut total = written;
-                    while total < buf.len() {
-                        match self
-                            .decoder
-                            .step_into(self.input.pending(), &mut buf[total..])
-                        {
-                            Ok(Some(Step::Block {
-                                consumed, written, ..
-                            })) => {
-                                self.input.consume(consumed);
-                                total += written;
-                            }
-                            // More input, or a block only `advance` takes:
-                            // the next call deals with it.
-                            Ok(_) => break,
-                            Err(error) => {
-                                self.failed = true;
-                                return Err(io_error(error));
-                            }
-                        }
+            // once its own tag has verified. Anything else (more input
+            // needed, the final frame, the footer) goes through `advance`.
+            let mut written = 0;
+            while written < buf.len() {
+                match self
+                    .decoder
+                    .step_into(self.input.pending(), &mut buf[written..])
+                {
+                    Ok(Some(Step::Block {
+                        consumed,
+                        written: n,
+                        ..
+                    })) => {
+                        self.input.consume(consumed);
+                        written += n;
                     }
-                    return Ok(total);
+                    Ok(_) => break,
+                    Err(error) => {
+                        self.failed = true;
+                        return Err(io_error(error));
+                    }
                 }
-                Ok(_) => {}
-                Err(error) => {
-                    self.failed = true;
-                    return Err(io_error(error));
-                }
+            }
+            if written > 0 {
+                return Ok(written);
             }
             if let Err(error) = self.advance() {
                 self.failed = true;
