@@ -79,12 +79,13 @@ pub(crate) fn derive(
             expand(&prk, &[&suite_id, message_id], derived)?;
         }
         Kdf::HkdfSha512 => {
-            let prk =
-                hkdf::Salt::new(hkdf::HKDF_SHA512, message_id).extract(data_key.expose_secret());
-            expand(&prk, &[&suite_id, b"DERIVEKEY"], derived)?;
-            let mut commit = [0u8; COMMIT_KEY_LEN];
-            expand(&prk, &[b"COMMITKEY"], &mut commit)?;
-            commitment = Some(commit);
+            let keys = super::hkdf_sha512::derive_committing(
+                message_id,
+                data_key.expose_secret(),
+                suite_id,
+            );
+            derived.copy_from_slice(&keys.content[..key_len]);
+            commitment = Some(keys.commitment);
         }
     }
     Ok(MessageKeys {
