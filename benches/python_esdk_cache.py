@@ -1,7 +1,9 @@
 """Measures the official Python ESDK's caching materials manager on cache
-hits, for the bench report. Prints one JSON object: messages per second
-for encrypt and decrypt."""
-import json
+hits, for the bench report, which interleaves it with its own contenders.
+
+Usage: python_esdk_cache.py SUITE SIZE. Prints "ready" once warm, then for
+each line "encrypt SECONDS" or "decrypt SECONDS" on stdin runs that many
+seconds of cache-hit operations and prints the messages per second."""
 import sys
 import time
 
@@ -37,7 +39,7 @@ def rate(fn, seconds):
 
 
 def main():
-    suite, size, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    suite, size = sys.argv[1], int(sys.argv[2])
     provider = Provider()
     provider.add_master_key("key")
     cmm = aws_encryption_sdk.CachingCryptoMaterialsManager(
@@ -48,13 +50,21 @@ def main():
     )
     client = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
     plaintext = b"x" * size
-    context = {"tenant": "acme"}
-    message, _ = client.encrypt(source=plaintext, materials_manager=cmm, encryption_context=context,
-                                algorithm=SUITES[suite])
-    enc = rate(lambda: client.encrypt(source=plaintext, materials_manager=cmm, encryption_context=context,
-                                      algorithm=SUITES[suite]), seconds)
-    dec = rate(lambda: client.decrypt(source=message, materials_manager=cmm), seconds)
-    print(json.dumps({"encrypt": enc, "decrypt": dec}))
+    context = {"tenant": "acme", "purpose": "bench"}
+
+    def encrypt():
+        return client.encrypt(source=plaintext, materials_manager=cmm, encryption_context=context,
+                              algorithm=SUITES[suite])
+
+    message, _ = encrypt()
+    ops = {
+        "encrypt": encrypt,
+        "decrypt": lambda: client.decrypt(source=message, materials_manager=cmm),
+    }
+    print("ready", flush=True)
+    for line in sys.stdin:
+        op, seconds = line.split()
+        print(rate(ops[op], float(seconds)), flush=True)
 
 
 if __name__ == "__main__":

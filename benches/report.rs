@@ -1,55 +1,98 @@
 //! The bench report: one table of cache-hit throughput against the floor
-//! (the unavoidable work per message) and against the official Python ESDK's
-//! caching materials manager, all measured in this one run.
+//! (the unavoidable work per message), against two threads, and against the
+//! official Python ESDK's caching materials manager, all measured in this
+//! one run.
 //!
-//! `cargo bench --bench report` (add `-- --seconds 5` for longer runs).
-//! Python is taken from `.venv` (scripts/install-test-deps.sh).
+//! The contenders of a cell are measured side by side: each runs for one
+//! short slice in turn, round after round, and every ratio is the median of
+//! the per-round ratios. Measured one after the other in long blocks, the
+//! ratios here moved by tens of percent with the machine's speed.
+//!
+//! `cargo bench --bench report` (options: `--rounds N`, default 150;
+//! `--slice-ms N`, default 10; `REPORT_DUMP=1` prints every round's rates
+//! to stderr). Python is taken from `.venv` (scripts/install-test-deps.sh);
+//! without it that column is left empty.
 
 mod support;
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use envelope::AlgorithmSuite;
-use support::{cached_client, context, rate, Floor, SUITES};
+use support::{cached_client, context, Contender, Floor, Interleaved, SUITES};
 
-fn python_rates(suite: AlgorithmSuite, size: usize, seconds: f64) -> Option<(f64, f64)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join(".venv/bin/python");
-    if !python.exists() {
-        eprintln!(
-            "note: {} missing (run scripts/install-test-deps.sh); Python column skipped",
-            python.display()
-        );
-        return None;
+/// The Python ESDK, kept running so that a slice costs one line of IPC.
+struct Python {
+    child: Child,
+    input: ChildStdin,
+    output: BufReader<ChildStdout>,
+}
+
+impl Python {
+    fn start(suite: AlgorithmSuite, size: usize) -> Option<Python> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let python = root.join(".venv/bin/python");
+        if !python.exists() {
+            eprintln!(
+                "note: {} missing (run scripts/install-test-deps.sh); Python column skipped",
+                python.display()
+            );
+            return None;
+        }
+        let mut child = Command::new(python)
+            .arg(root.join("benches/python_esdk_cache.py"))
+            .arg(format!("{:04x}", suite.id()))
+            .arg(size.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .ok()?;
+        let input = child.stdin.take()?;
+        let mut output = BufReader::new(child.stdout.take()?);
+        let mut ready = String::new();
+        output.read_line(&mut ready).ok()?;
+        (ready.trim() == "ready").then_some(Python {
+            child,
+            input,
+            output,
+        })
     }
-    let output = Command::new(python)
-        .arg(root.join("benches/python_esdk_cache.py"))
-        .arg(format!("{:04x}", suite.id()))
-        .arg(size.to_string())
-        .arg(seconds.to_string())
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    let value: serde_json::Value = serde_json::from_str(text.trim()).ok()?;
-    Some((value["encrypt"].as_f64()?, value["decrypt"].as_f64()?))
+
+    fn rate(&mut self, op: &str, slice: Duration) -> Option<f64> {
+        writeln!(self.input, "{op} {}", slice.as_secs_f64()).ok()?;
+        let mut line = String::new();
+        self.output.read_line(&mut line).ok()?;
+        line.trim().parse().ok()
+    }
+}
+
+impl Drop for Python {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn main() {
-    let mut seconds = 2.0f64;
+    let mut rounds = 150usize;
+    let mut slice_ms = 10u64;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--seconds" {
-            seconds = args.next().and_then(|s| s.parse().ok()).unwrap_or(seconds);
+        match arg.as_str() {
+            "--rounds" => rounds = args.next().and_then(|s| s.parse().ok()).unwrap_or(rounds),
+            "--slice-ms" => slice_ms = args.next().and_then(|s| s.parse().ok()).unwrap_or(slice_ms),
+            _ => {}
         }
     }
-    let duration = Duration::from_secs_f64(seconds);
+    let slice = Duration::from_millis(slice_ms);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     println!(
-        "bench report: cache-hit messages/s, {seconds} s per cell, {cores} cores, release build\n"
+        "bench report: cache-hit messages/s, {rounds} interleaved rounds of {slice_ms} ms per contender, \
+         {cores} cores, release build; rates are medians, ratios medians of per-round ratios\n"
     );
     println!(
         "| suite  | size   | op      | ours 1T    | floor 1T   | ours/floor | ours 2T    | 2T/1T | python     | ours/python |"
@@ -63,70 +106,75 @@ fn main() {
             let (client, _cmm) = cached_client(suite);
             let ctx = context();
             let message = client.encrypt_blocking(&plaintext, &ctx).expect("encrypt");
-            let python = if size == 1024 {
-                python_rates(suite, size, seconds)
+            let mut python = if size == 1024 {
+                Python::start(suite, size)
             } else {
                 None
             };
-
-            let ours_enc = |threads| {
-                rate(threads, duration, || {
-                    let client = client.clone();
-                    let plaintext = plaintext.clone();
-                    let ctx = ctx.clone();
-                    move || {
-                        std::hint::black_box(
-                            client.encrypt_blocking(&plaintext, &ctx).expect("encrypt"),
-                        );
-                    }
-                })
+            let encrypt = || {
+                let (client, plaintext, ctx) = (client.clone(), plaintext.clone(), ctx.clone());
+                move || {
+                    std::hint::black_box(
+                        client.encrypt_blocking(&plaintext, &ctx).expect("encrypt"),
+                    );
+                }
             };
-            let ours_dec = |threads| {
-                rate(threads, duration, || {
-                    let client = client.clone();
-                    let message = message.clone();
-                    let ctx = ctx.clone();
-                    move || {
-                        std::hint::black_box(
-                            client.decrypt_blocking(&message, &ctx).expect("decrypt"),
-                        );
-                    }
-                })
+            let decrypt = || {
+                let (client, message, ctx) = (client.clone(), message.clone(), ctx.clone());
+                move || {
+                    std::hint::black_box(client.decrypt_blocking(&message, &ctx).expect("decrypt"));
+                }
             };
-            let floor_enc = rate(1, duration, || {
-                let mut floor = Floor::new(suite, size);
-                move || floor.encrypt()
-            });
-            let floor_dec = rate(1, duration, || {
-                let mut floor = Floor::new(suite, size);
-                move || floor.decrypt()
-            });
-            for (op, one, two, floor, py) in [
-                (
-                    "encrypt",
-                    ours_enc(1),
-                    ours_enc(2),
-                    floor_enc,
-                    python.map(|p| p.0),
-                ),
-                (
-                    "decrypt",
-                    ours_dec(1),
-                    ours_dec(2),
-                    floor_dec,
-                    python.map(|p| p.1),
-                ),
-            ] {
-                let (py_cell, ratio_cell) = match py {
-                    Some(py) => (format!("{py:>10.0}"), format!("{:>10.1}x", one / py)),
-                    None => (format!("{:>10}", "-"), format!("{:>11}", "-")),
+            for op in ["encrypt", "decrypt"] {
+                let mut contenders = if op == "encrypt" {
+                    [
+                        Contender::new(1, encrypt),
+                        Contender::new(1, || {
+                            let mut floor = Floor::new(suite, size);
+                            move || floor.encrypt()
+                        }),
+                        Contender::new(2, encrypt),
+                    ]
+                } else {
+                    [
+                        Contender::new(1, decrypt),
+                        Contender::new(1, || {
+                            let mut floor = Floor::new(suite, size);
+                            move || floor.decrypt()
+                        }),
+                        Contender::new(2, decrypt),
+                    ]
+                };
+                let mut python_slice = |slice| python.as_mut()?.rate(op, slice);
+                let mut external: Vec<&mut dyn FnMut(Duration) -> Option<f64>> = Vec::new();
+                if size == 1024 {
+                    external.push(&mut python_slice);
+                }
+                let m = Interleaved::measure(&mut contenders, &mut external, rounds, slice);
+                if std::env::var_os("REPORT_DUMP").is_some() {
+                    for (c, rates) in m.rates.iter().enumerate() {
+                        let cells: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
+                        eprintln!("{op} {size} contender {c}: {}", cells.join(" "));
+                    }
+                }
+                let (ours, floor, two) = (m.median(0), m.median(1), m.median(2));
+                let python_column = m.rates.len() > 3;
+                let (py_cell, ratio_cell) = match (
+                    python_column.then(|| m.median(3)).flatten(),
+                    python_column.then(|| m.ratio(0, 3)).flatten(),
+                ) {
+                    (Some(py), Some(ratio)) => (format!("{py:>10.0}"), format!("{ratio:>10.1}x")),
+                    _ => (format!("{:>10}", "-"), format!("{:>11}", "-")),
                 };
                 println!(
-                    "| 0x{:04X} | {:>6} | {op:<7} | {one:>10.0} | {floor:>10.0} | {:>9.0}% | {two:>10.0} | {:>4.2}x | {py_cell} | {ratio_cell} |",
+                    "| 0x{:04X} | {:>6} | {op:<7} | {:>10.0} | {:>10.0} | {:>9.0}% | {:>10.0} | {:>4.2}x | {py_cell} | {ratio_cell} |",
                     suite.id(),
                     size,
-                    100.0 * one / floor,
-                    two / one,
+                    ours.unwrap_or(0.0),
+                    floor.unwrap_or(0.0),
+                    100.0 * m.ratio(0, 1).unwrap_or(0.0),
+                    two.unwrap_or(0.0),
+                    m.ratio(2, 0).unwrap_or(0.0),
                 );
             }
         }
