@@ -57,10 +57,10 @@ fn round_trips_every_suite_and_size() {
                 .expect("decrypt");
             assert_eq!(decrypted.plaintext, plaintext, "suite {suite} len {len}");
             assert_eq!(decrypted.suite, suite);
-            assert_eq!(decrypted.encryption_context.get("tenant"), Some("acme"));
+            assert_eq!(decrypted.encryption_context().get("tenant"), Some("acme"));
             assert_eq!(
                 decrypted
-                    .encryption_context
+                    .encryption_context()
                     .contains_key("aws-crypto-public-key"),
                 suite.signature().is_some()
             );
@@ -198,8 +198,8 @@ fn required_context_pairs_are_authenticated_but_not_stored() {
         .decrypt_blocking(&message, &tenant)
         .expect("decrypt with the pair");
     assert_eq!(decrypted.plaintext, b"secret");
-    assert_eq!(decrypted.encryption_context.get("tenant"), Some("acme"));
-    assert_eq!(decrypted.encryption_context.get("purpose"), Some("test"));
+    assert_eq!(decrypted.encryption_context().get("tenant"), Some("acme"));
+    assert_eq!(decrypted.encryption_context().get("purpose"), Some("test"));
 
     let err = client
         .decrypt_blocking(&message, &EncryptionContext::new())

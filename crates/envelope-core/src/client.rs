@@ -26,21 +26,32 @@ pub const DEFAULT_FRAME_LENGTH: u32 = 4096;
 pub struct Decrypted {
     /// The plaintext.
     pub plaintext: Vec<u8>,
-    /// The message's encryption context: the stored pairs (including
-    /// `aws-crypto-public-key` for signed suites) and the reproduced pairs
-    /// the header authenticated.
-    pub encryption_context: EncryptionContext,
     /// The message's suite.
     pub suite: AlgorithmSuite,
     /// The parsed header.
     pub header: Header,
+    /// The context the materials manager returned, kept only when it is not
+    /// the header's own (reproduced pairs that the header authenticates but
+    /// does not store), so the usual decrypt copies no context.
+    merged_context: Option<EncryptionContext>,
+}
+
+impl Decrypted {
+    /// The message's encryption context: the stored pairs (including
+    /// `aws-crypto-public-key` for signed suites) and the reproduced pairs
+    /// the header authenticated.
+    pub fn encryption_context(&self) -> &EncryptionContext {
+        self.merged_context
+            .as_ref()
+            .unwrap_or(&self.header.encryption_context)
+    }
 }
 
 impl fmt::Debug for Decrypted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Decrypted")
             .field("plaintext_len", &self.plaintext.len())
-            .field("encryption_context", &self.encryption_context)
+            .field("encryption_context", self.encryption_context())
             .field("suite", &self.suite)
             .finish()
     }
@@ -340,11 +351,13 @@ impl Client {
         };
         let materials = self.decryption_materials(&request).await?;
         let plaintext = decrypt::decrypt(message, &parsed, &materials)?;
+        let merged_context = (materials.encryption_context != parsed.header.encryption_context)
+            .then(|| materials.encryption_context.clone());
         Ok(Decrypted {
             plaintext,
-            encryption_context: materials.encryption_context.clone(),
             suite: parsed.header.suite,
             header: parsed.header,
+            merged_context,
         })
     }
 

@@ -28,6 +28,15 @@ impl CommitmentPolicy {
         }
     }
 
+    /// A distinct byte per policy, for cache ids.
+    pub(crate) const fn id_byte(self) -> u8 {
+        match self {
+            Self::ForbidEncryptAllowDecrypt => 1,
+            Self::RequireEncryptAllowDecrypt => 2,
+            Self::RequireEncryptRequireDecrypt => 3,
+        }
+    }
+
     /// The suite to encrypt with when the caller names none. For FORBID
     /// this is 0x0378, as in the official Python and Rust SDKs.
     pub const fn default_suite(self) -> AlgorithmSuite {

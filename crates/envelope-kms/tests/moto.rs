@@ -476,7 +476,7 @@ async fn python_esdk_interop_in_both_directions() {
     let decrypted = ours.decrypt(&from_python, &context()).await.unwrap();
     assert_eq!(decrypted.plaintext, PLAINTEXT);
     assert_eq!(provider_infos(&decrypted), vec![keys[0].clone()]);
-    assert_eq!(decrypted.encryption_context.get("tenant"), Some("alpha"));
+    assert_eq!(decrypted.encryption_context().get("tenant"), Some("alpha"));
     assert_eq!(supplier.request_counter().count("Decrypt"), 1);
 
     // We encrypt, Python decrypts.

@@ -455,9 +455,18 @@ impl IdHasher {
         self.raw(&(n as u64).to_be_bytes());
     }
 
-    /// Length-prefixed, so field boundaries cannot be shifted.
+    /// Length-prefixed, so field boundaries cannot be shifted. The prefix
+    /// is 4 bytes (every field of a real message is far shorter), then, in
+    /// the unreachable case of a longer field, a marker and the full length:
+    /// shorter prefixes keep a typical decrypt id to fewer SHA-256 blocks.
     fn bytes(&mut self, bytes: &[u8]) {
-        self.count(bytes.len());
+        match u32::try_from(bytes.len()) {
+            Ok(len) if len != u32::MAX => self.raw(&len.to_be_bytes()),
+            _ => {
+                self.raw(&u32::MAX.to_be_bytes());
+                self.count(bytes.len());
+            }
+        }
         self.raw(bytes);
     }
 
@@ -479,12 +488,12 @@ impl IdHasher {
 
 impl Inner {
     fn encrypt_id(&self, request: &EncryptionRequest<'_>) -> CacheId {
-        let mut h = IdHasher::new(b"envelope/encrypt/v1", &self.partition);
+        let mut h = IdHasher::new(b"envelope/encrypt/v2", &self.partition);
         match request.suite {
             Some(suite) => h.bytes(&suite.id().to_be_bytes()),
             None => h.bytes(&[]),
         }
-        h.bytes(request.commitment_policy.name().as_bytes());
+        h.raw(&[request.commitment_policy.id_byte()]);
         h.count(request.required_encryption_context_keys.len());
         for key in &request.required_encryption_context_keys {
             h.bytes(key.as_bytes());
@@ -494,9 +503,9 @@ impl Inner {
     }
 
     fn decrypt_id(&self, request: &DecryptRequest<'_>) -> CacheId {
-        let mut h = IdHasher::new(b"envelope/decrypt/v1", &self.partition);
+        let mut h = IdHasher::new(b"envelope/decrypt/v2", &self.partition);
         h.bytes(&request.suite.id().to_be_bytes());
-        h.bytes(request.commitment_policy.name().as_bytes());
+        h.raw(&[request.commitment_policy.id_byte()]);
         // EDK order does not change which data key they wrap: hash them in
         // a canonical order. Sorting references is cheaper than a digest
         // per EDK, and the usual single EDK needs neither.
