@@ -61,7 +61,7 @@ pub fn __floor_derive_committing(
     data_key: &[u8],
     suite_id: u16,
 ) -> (zeroize::Zeroizing<[u8; 32]>, [u8; 32]) {
-    let keys = crypto::derive_committing_for_floor(message_id, data_key, suite_id.to_be_bytes());
+    let keys = crypto::hkdf_sha512::derive_committing(message_id, data_key, suite_id.to_be_bytes());
     (keys.content, keys.commitment)
 }
 

@@ -12,12 +12,11 @@
 //!   PKCS#1 v1.5, as the raw RSA keyring needs).
 
 pub(crate) mod aead;
-mod hkdf_sha512;
+pub(crate) mod hkdf_sha512;
 pub(crate) mod kdf;
 pub(crate) mod rng;
 mod secret;
 pub(crate) mod sign;
 
-pub(crate) use hkdf_sha512::derive_committing as derive_committing_for_floor;
 pub use secret::DataKey;
 pub use sign::SigningKey;
