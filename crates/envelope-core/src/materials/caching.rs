@@ -36,22 +36,20 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use moka::notification::RemovalCause;
 use moka::ops::compute::Op;
 use moka::sync::Cache;
-use ring::digest;
 
+use super::cache_key::{CacheId, KeyLike, KeyRef};
 use super::{
     DecryptRequest, DecryptionMaterials, EncryptionMaterials, EncryptionRequest, MaterialsManager,
 };
 use crate::error::{Error, KeyringError};
-use crate::format::{EncryptedDataKey, EncryptionContext};
+use crate::format::EncryptionContext;
 use crate::policy::CommitmentPolicy;
 use crate::suite::{AlgorithmSuite, Kdf};
 
-/// SHA-256 over a length-prefixed encoding of what the materials depend
-/// on (see [`IdHasher`]). The id never leaves the process, so it need not
-/// match the official SDKs' SHA-512 ids, only be collision resistant.
-/// SHA-256 is the cheaper choice on CPUs with SHA extensions (most x86-64
-/// and ARMv8 servers), where it runs several times faster than SHA-512.
-type CacheId = [u8; 32];
+/// The hasher of cache keys: fast, and seeded per cache. Keys are compared
+/// in full on a hit (see [`super::cache_key`]), so it need not resist
+/// collisions, only spread keys.
+type KeyHasher = foldhash::fast::RandomState;
 
 /// The default (and largest) message limit of the spec: 2^32.
 pub const DEFAULT_MAX_MESSAGES: u64 = 1 << 32;
@@ -107,7 +105,7 @@ struct EvictionCounters {
 /// partition id keeps its entries apart. Cloning shares the same store.
 #[derive(Clone)]
 pub struct MaterialsCache {
-    cache: Cache<CacheId, CacheValue>,
+    cache: Cache<CacheId, CacheValue, KeyHasher>,
     evictions: Arc<EvictionCounters>,
 }
 
@@ -128,7 +126,7 @@ impl MaterialsCache {
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
             })
-            .build();
+            .build_with_hasher(KeyHasher::default());
         Self { cache, evictions }
     }
 
@@ -203,7 +201,7 @@ type Flight = Shared<BoxFuture<'static, Result<CacheValue, Error>>>;
 struct Inner {
     backing: Arc<dyn MaterialsManager>,
     cache: MaterialsCache,
-    partition: Vec<u8>,
+    partition: Arc<[u8]>,
     max_age: Duration,
     max_messages: u64,
     max_bytes: u64,
@@ -319,7 +317,7 @@ impl CachingMaterialsManagerBuilder {
             inner: Arc::new(Inner {
                 backing: self.backing,
                 cache,
-                partition,
+                partition: partition.into(),
                 max_age,
                 max_messages: self.max_messages,
                 max_bytes: self.max_bytes,
@@ -416,125 +414,26 @@ impl OwnedEncryptionRequest {
     }
 }
 
-/// Feeds the cache-id encoding to SHA-256 through a small stack buffer:
-/// the encoding is dozens of short fields (length prefixes, names, values),
-/// and one digest update per field cost more than the hashing itself on the
-/// cache-hit path.
-struct IdHasher {
-    digest: digest::Context,
-    buf: [u8; 256],
-    len: usize,
-}
-
-impl IdHasher {
-    fn new(domain: &[u8], partition: &[u8]) -> Self {
-        let mut hasher = Self {
-            digest: digest::Context::new(&digest::SHA256),
-            buf: [0; 256],
-            len: 0,
-        };
-        hasher.bytes(domain);
-        hasher.bytes(partition);
-        hasher
-    }
-
-    fn raw(&mut self, bytes: &[u8]) {
-        if self.len + bytes.len() > self.buf.len() {
-            self.digest.update(&self.buf[..self.len]);
-            self.len = 0;
-            if bytes.len() > self.buf.len() {
-                self.digest.update(bytes);
-                return;
-            }
-        }
-        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
-    }
-
-    fn count(&mut self, n: usize) {
-        self.raw(&(n as u64).to_be_bytes());
-    }
-
-    /// Length-prefixed, so field boundaries cannot be shifted. The prefix
-    /// is 4 bytes (every field of a real message is far shorter), then, in
-    /// the unreachable case of a longer field, a marker and the full length:
-    /// shorter prefixes keep a typical decrypt id to fewer SHA-256 blocks.
-    fn bytes(&mut self, bytes: &[u8]) {
-        match u32::try_from(bytes.len()) {
-            Ok(len) if len != u32::MAX => self.raw(&len.to_be_bytes()),
-            _ => {
-                self.raw(&u32::MAX.to_be_bytes());
-                self.count(bytes.len());
-            }
-        }
-        self.raw(bytes);
-    }
-
-    fn context(&mut self, context: &EncryptionContext) {
-        self.count(context.len());
-        for (key, value) in context.iter() {
-            self.bytes(key.as_bytes());
-            self.bytes(value.as_bytes());
-        }
-    }
-
-    fn finish(mut self) -> CacheId {
-        self.digest.update(&self.buf[..self.len]);
-        let mut id = [0u8; 32];
-        id.copy_from_slice(self.digest.finish().as_ref());
-        id
-    }
-}
-
 impl Inner {
-    fn encrypt_id(&self, request: &EncryptionRequest<'_>) -> CacheId {
-        let mut h = IdHasher::new(b"envelope/encrypt/v2", &self.partition);
-        match request.suite {
-            Some(suite) => h.bytes(&suite.id().to_be_bytes()),
-            None => h.bytes(&[]),
+    fn encrypt_key<'a>(&'a self, request: &'a EncryptionRequest<'_>) -> KeyRef<'a> {
+        KeyRef::Encrypt {
+            partition: &self.partition,
+            suite: request.suite,
+            policy: request.commitment_policy,
+            required_keys: &request.required_encryption_context_keys,
+            context: request.encryption_context,
         }
-        h.raw(&[request.commitment_policy.id_byte()]);
-        h.count(request.required_encryption_context_keys.len());
-        for key in &request.required_encryption_context_keys {
-            h.bytes(key.as_bytes());
-        }
-        h.context(request.encryption_context);
-        h.finish()
     }
 
-    fn decrypt_id(&self, request: &DecryptRequest<'_>) -> CacheId {
-        let mut h = IdHasher::new(b"envelope/decrypt/v2", &self.partition);
-        h.bytes(&request.suite.id().to_be_bytes());
-        h.raw(&[request.commitment_policy.id_byte()]);
-        // EDK order does not change which data key they wrap: hash them in
-        // a canonical order. Sorting references is cheaper than a digest
-        // per EDK, and the usual single EDK needs neither.
-        let edks = request.encrypted_data_keys;
-        h.count(edks.len());
-        let mut hash_edk = |edk: &EncryptedDataKey| {
-            h.bytes(edk.provider_id.as_bytes());
-            h.bytes(&edk.provider_info);
-            h.bytes(&edk.ciphertext);
-        };
-        if let [only] = edks {
-            hash_edk(only);
-        } else {
-            let mut sorted: Vec<&EncryptedDataKey> = edks.iter().collect();
-            sorted.sort_unstable_by(|a, b| {
-                (a.provider_id.as_bytes(), &a.provider_info, &a.ciphertext).cmp(&(
-                    b.provider_id.as_bytes(),
-                    &b.provider_info,
-                    &b.ciphertext,
-                ))
-            });
-            sorted.into_iter().for_each(hash_edk);
+    fn decrypt_key<'a>(&'a self, request: &DecryptRequest<'a>) -> KeyRef<'a> {
+        KeyRef::Decrypt {
+            partition: &self.partition,
+            suite: request.suite,
+            policy: request.commitment_policy,
+            edks: request.encrypted_data_keys,
+            context: request.encryption_context,
+            reproduced: request.reproduced_encryption_context,
         }
-        h.context(request.encryption_context);
-        match request.reproduced_encryption_context {
-            Some(reproduced) => h.context(reproduced),
-            None => h.bytes(&[]),
-        }
-        h.finish()
     }
 
     fn bypasses_encrypt(&self, request: &EncryptionRequest<'_>) -> bool {
@@ -575,8 +474,14 @@ impl Inner {
 
     /// Replaces `old` under `id` with `new` (or removes it), unless another
     /// caller already did. Returns whether this call retired it.
-    fn retire(&self, id: CacheId, old: &Arc<EncryptEntry>, new: Option<Arc<EncryptEntry>>) -> bool {
+    fn retire(
+        &self,
+        key: KeyRef<'_>,
+        old: &Arc<EncryptEntry>,
+        new: Option<Arc<EncryptEntry>>,
+    ) -> bool {
         use moka::ops::compute::CompResult;
+        let id = key.to_owned_id(&self.partition);
         let result = self.cache.cache.entry(id).and_compute_with(|current| match current {
             Some(current) if matches!(current.value(), CacheValue::Encrypt(e) if Arc::ptr_eq(e, old)) => match new {
                 Some(new) => Op::Put(CacheValue::Encrypt(new)),
@@ -588,17 +493,18 @@ impl Inner {
     }
 
     /// The synchronous hit path: a cache lookup and an atomic reservation.
-    fn try_hit(self: &Arc<Self>, id: CacheId, len: u64) -> Option<Arc<EncryptionMaterials>> {
+    fn try_hit(self: &Arc<Self>, key: KeyRef<'_>, len: u64) -> Option<Arc<EncryptionMaterials>> {
         // A few rounds cover promotions racing with other callers.
         for _ in 0..4 {
-            let Some(CacheValue::Encrypt(entry)) = self.cache.cache.get(&id) else {
+            let Some(CacheValue::Encrypt(entry)) = self.cache.cache.get(&key as &dyn KeyLike)
+            else {
                 return None;
             };
             match self.reserve(&entry, len) {
                 Ok(near_limit) => {
                     bump(&self.counters.hits);
                     if near_limit {
-                        self.refresh(id, &entry);
+                        self.refresh(key, &entry);
                     }
                     return Some(entry.materials.clone());
                 }
@@ -611,7 +517,7 @@ impl Inner {
                     let successor = entry.successor.get().cloned();
                     let fresh = successor.filter(|s| s.created.elapsed() <= self.max_age);
                     let promoted = fresh.is_some();
-                    if self.retire(id, &entry, fresh) {
+                    if self.retire(key, &entry, fresh) {
                         bump(counter);
                     }
                     if !promoted {
@@ -627,10 +533,11 @@ impl Inner {
     /// fetch is registered as the flight for `id`, so callers that run out
     /// of the old key before it lands wait for it instead of fetching
     /// another key.
-    fn refresh(self: &Arc<Self>, id: CacheId, entry: &Arc<EncryptEntry>) {
+    fn refresh(self: &Arc<Self>, key: KeyRef<'_>, entry: &Arc<EncryptEntry>) {
         if entry.refresh_started.swap(true, Ordering::AcqRel) {
             return;
         }
+        let id = key.to_owned_id(&self.partition);
         let request = OwnedEncryptionRequest {
             context: strip_public_key(&entry.materials.encryption_context),
             suite: Some(entry.materials.suite),
@@ -639,8 +546,9 @@ impl Inner {
         };
         let predecessor = entry.clone();
         // A fetch already under way for this id will serve as the successor.
+        let fetch_id = id.clone();
         let Ok((flight, true)) = self.join_or_start(id, false, move |inner, generation| {
-            inner.fetch_encrypt(id, generation, request, Some(predecessor))
+            inner.fetch_encrypt(fetch_id, generation, request, Some(predecessor))
         }) else {
             return;
         };
@@ -684,14 +592,13 @@ impl Inner {
                         let _ = predecessor.successor.set(entry.clone());
                     }
                     let installed = CacheValue::Encrypt(entry.clone());
-                    let _ = self
-                        .cache
-                        .cache
-                        .entry(id)
-                        .and_compute_with(|current| match current {
-                            Some(current) if self.usable(current.value()) => Op::Nop,
-                            _ => Op::Put(installed),
-                        });
+                    let _ =
+                        self.cache.cache.entry(id.clone()).and_compute_with(
+                            |current| match current {
+                                Some(current) if self.usable(current.value()) => Op::Nop,
+                                _ => Op::Put(installed),
+                            },
+                        );
                     Ok(CacheValue::Encrypt(entry))
                 }
                 Err(error) => {
@@ -807,16 +714,18 @@ impl MaterialsManager for CachingMaterialsManager {
             return inner.backing.get_encryption_materials(request).await;
         }
         let len = request.plaintext_length.unwrap_or(0);
-        let id = inner.encrypt_id(request);
-        if let Some(materials) = inner.try_hit(id, len) {
+        let key = inner.encrypt_key(request);
+        if let Some(materials) = inner.try_hit(key, len) {
             return Ok(materials);
         }
         bump(&inner.counters.misses);
+        let id = key.to_owned_id(&inner.partition);
         loop {
             let owned = OwnedEncryptionRequest::new(request);
+            let fetch_id = id.clone();
             let value = inner
-                .fly(id, move |inner, generation| {
-                    inner.fetch_encrypt(id, generation, owned, None)
+                .fly(id.clone(), move |inner, generation| {
+                    inner.fetch_encrypt(fetch_id, generation, owned, None)
                 })
                 .await?;
             let CacheValue::Encrypt(entry) = value else {
@@ -829,7 +738,7 @@ impl MaterialsManager for CachingMaterialsManager {
                 return Ok(entry.materials.clone());
             }
             // Other waiters used the fresh key up first: take the next one.
-            if let Some(materials) = inner.try_hit(id, len) {
+            if let Some(materials) = inner.try_hit(key, len) {
                 return Ok(materials);
             }
         }
@@ -849,14 +758,15 @@ impl MaterialsManager for CachingMaterialsManager {
             return Ok(materials);
         }
         bump(&inner.counters.misses);
-        let id = inner.decrypt_id(request);
+        let id = inner.decrypt_key(request).to_owned_id(&inner.partition);
+        let flight_id = id.clone();
         let suite = request.suite;
         let policy = request.commitment_policy;
         let edks = request.encrypted_data_keys.to_vec();
         let context = request.encryption_context.clone();
         let reproduced = request.reproduced_encryption_context.cloned();
         let value = inner
-            .fly(id, move |inner, generation| {
+            .fly(flight_id, move |inner, generation| {
                 async move {
                     bump(&inner.counters.keyring_calls);
                     let request = DecryptRequest {
@@ -878,7 +788,7 @@ impl MaterialsManager for CachingMaterialsManager {
                             inner
                                 .cache
                                 .cache
-                                .insert(id, CacheValue::Decrypt(entry.clone()));
+                                .insert(id.clone(), CacheValue::Decrypt(entry.clone()));
                             CacheValue::Decrypt(entry)
                         });
                     inner.land(&id, generation);
@@ -904,9 +814,11 @@ impl MaterialsManager for CachingMaterialsManager {
         if inner.bypasses_encrypt(request) {
             return None;
         }
-        let id = inner.encrypt_id(request);
         inner
-            .try_hit(id, request.plaintext_length.unwrap_or(0))
+            .try_hit(
+                inner.encrypt_key(request),
+                request.plaintext_length.unwrap_or(0),
+            )
             .map(Ok)
     }
 
@@ -918,12 +830,12 @@ impl MaterialsManager for CachingMaterialsManager {
         if request.suite.kdf() == Kdf::Identity {
             return None;
         }
-        let id = inner.decrypt_id(request);
-        let Some(CacheValue::Decrypt(entry)) = inner.cache.cache.get(&id) else {
+        let key = inner.decrypt_key(request);
+        let Some(CacheValue::Decrypt(entry)) = inner.cache.cache.get(&key as &dyn KeyLike) else {
             return None;
         };
         if entry.created.elapsed() > inner.max_age {
-            inner.cache.cache.invalidate(&id);
+            inner.cache.cache.invalidate(&key as &dyn KeyLike);
             bump(&inner.counters.evicted_age);
             return None;
         }
@@ -935,6 +847,7 @@ impl MaterialsManager for CachingMaterialsManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::EncryptedDataKey;
     use crate::keyring::RawAesKeyring;
     use crate::materials::DefaultMaterialsManager;
 
@@ -962,13 +875,26 @@ mod tests {
         context: &EncryptionContext,
         reproduced: Option<&EncryptionContext>,
     ) -> CacheId {
-        inner.decrypt_id(&DecryptRequest {
+        let request = DecryptRequest {
             suite: AlgorithmSuite::Aes256GcmHkdfSha512CommitKey,
             commitment_policy: CommitmentPolicy::RequireEncryptRequireDecrypt,
             encrypted_data_keys: edks,
             encryption_context: context,
             reproduced_encryption_context: reproduced,
-        })
+        };
+        let key = inner.decrypt_key(&request);
+        let id = key.to_owned_id(&inner.partition);
+        // The borrowed form a hit looks up with must hash and compare like
+        // the owned form the cache keeps.
+        assert_eq!(hash(&key as &dyn KeyLike), hash(&id as &dyn KeyLike));
+        assert!(&key as &dyn KeyLike == &id as &dyn KeyLike);
+        id
+    }
+
+    fn hash(key: &dyn KeyLike) -> u64 {
+        use std::hash::BuildHasher;
+        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one(key)
     }
 
     #[test]
@@ -1020,7 +946,7 @@ mod tests {
     }
 
     #[test]
-    fn ids_longer_than_the_hash_buffer_are_still_exact() {
+    fn long_fields_are_compared_in_full() {
         let inner = inner();
         let ctx = EncryptionContext::new();
         let long = vec![7u8; 1000];

@@ -7,6 +7,7 @@
 //! and [`MaterialsManager::ready_decryption_materials`]: that is how a cache
 //! hit encrypts without awaiting anything.
 
+mod cache_key;
 mod caching;
 mod default;
 mod required_context;
