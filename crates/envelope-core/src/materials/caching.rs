@@ -730,7 +730,8 @@ impl MaterialsManager for CachingMaterialsManager {
                 .await?;
             let CacheValue::Encrypt(entry) = value else {
                 return Err(KeyringError::Config(
-                    "cache id collision between encrypt and decrypt".into(),
+                    "cache entry of the wrong kind (encrypt and decrypt keys never compare equal)"
+                        .into(),
                 )
                 .into());
             };
@@ -800,7 +801,8 @@ impl MaterialsManager for CachingMaterialsManager {
         match value {
             CacheValue::Decrypt(entry) => Ok(entry.materials.clone()),
             CacheValue::Encrypt(_) => Err(KeyringError::Config(
-                "cache id collision between encrypt and decrypt".into(),
+                "cache entry of the wrong kind (encrypt and decrypt keys never compare equal)"
+                    .into(),
             )
             .into()),
         }
