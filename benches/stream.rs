@@ -1,6 +1,8 @@
 //! Streaming throughput against raw AES-256-GCM, in one run:
-//! `cargo bench --bench stream` (add `-- --gib 1` for the size, default 1;
-//! each cell is measured three times beside its own raw baseline).
+//! `cargo bench --bench stream` (add `-- --gib 1` for the size, default 1).
+//! Ours and raw alternate MiB by MiB within each cell, each side timed
+//! separately, so that both see the same drift in machine speed (which here
+//! moved best-of-3 ratios of whole runs by up to 50 points).
 //!
 //! - raw: `ring` AES-256-GCM sealing/opening 1 MiB buffers in place, the
 //!   machine's limit for this work;
@@ -10,56 +12,97 @@
 
 use std::io::{Read, Write};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use envelope::{AlgorithmSuite, Client, EncryptionContext, RawAesKeyring, ReleasePolicy};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 
-fn raw_gcm(total: usize) -> (f64, f64) {
-    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[1u8; 32]).expect("key"));
-    let mut buf = vec![0x5Au8; 1 << 20];
-    let rounds = total / buf.len();
-    let start = Instant::now();
-    let mut tags = Vec::with_capacity(rounds);
-    for i in 0..rounds {
-        let mut nonce = [0u8; 12];
-        nonce[..8].copy_from_slice(&(i as u64).to_be_bytes());
-        tags.push(
-            key.seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::empty(),
-                &mut buf,
-            )
-            .expect("seal"),
-        );
-    }
-    let seal = total as f64 / start.elapsed().as_secs_f64();
-    // Open what the last round sealed, repeatedly (tags verify each time
-    // only for that buffer, so re-seal first; opening cost is what counts).
-    let mut nonce = [0u8; 12];
-    nonce[..8].copy_from_slice(&(u64::MAX).to_be_bytes());
-    let tag = key
-        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut buf)
-        .expect("seal");
-    let sealed = buf.clone();
-    let start = Instant::now();
-    for _ in 0..rounds {
-        buf.copy_from_slice(&sealed);
-        key.open_in_place_separate_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::empty(),
-            tag,
-            &mut buf,
-            0..,
-        )
-        .expect("open");
-    }
-    let open = total as f64 / start.elapsed().as_secs_f64();
-    std::hint::black_box(tags);
-    (seal, open)
+/// Raw AES-256-GCM on 1 MiB buffers in place: the machine's limit for this
+/// work, one step at a time so that it can be interleaved with ours.
+struct Raw {
+    key: LessSafeKey,
+    buf: Vec<u8>,
+    sealed: Vec<u8>,
+    tag: ring::aead::Tag,
+    step: u64,
 }
 
-fn ours(suite: AlgorithmSuite, frame: u32, total: usize) -> (f64, f64) {
+impl Raw {
+    fn new() -> Self {
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[1u8; 32]).expect("key"));
+        let mut sealed = vec![0x5Au8; 1 << 20];
+        let tag = key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key([9; 12]),
+                Aad::empty(),
+                &mut sealed,
+            )
+            .expect("seal");
+        Self {
+            key,
+            buf: vec![0x5Au8; 1 << 20],
+            sealed,
+            tag,
+            step: 0,
+        }
+    }
+
+    /// Seals one MiB in place.
+    fn seal(&mut self) {
+        self.step += 1;
+        let mut nonce = [0u8; 12];
+        nonce[..8].copy_from_slice(&self.step.to_be_bytes());
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::empty(),
+                &mut self.buf,
+            )
+            .expect("seal");
+        let _ = std::hint::black_box(tag);
+    }
+
+    /// Opens one MiB: the sealed copy is brought into the work buffer first,
+    /// as any decryptor must take ciphertext from where it was read.
+    fn open(&mut self) {
+        self.buf.copy_from_slice(&self.sealed);
+        self.key
+            .open_in_place_separate_tag(
+                Nonce::assume_unique_for_key([9; 12]),
+                Aad::empty(),
+                self.tag,
+                &mut self.buf,
+                0..,
+            )
+            .expect("open");
+    }
+}
+
+/// Times `ours` and `raw` alternately, one MiB each, over the whole stream:
+/// both see the same drift in machine speed. Returns their elapsed times.
+struct Alternating {
+    ours: Duration,
+    raw: Duration,
+}
+
+impl Alternating {
+    fn ours<T>(&mut self, f: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let out = f();
+        self.ours += start.elapsed();
+        out
+    }
+
+    fn raw(&mut self, f: impl FnOnce()) {
+        let start = Instant::now();
+        f();
+        self.raw += start.elapsed();
+    }
+}
+
+/// One cell: (ours encrypt, raw seal, ours decrypt, raw open) in bytes/s.
+fn cell(suite: AlgorithmSuite, frame: u32, total: usize) -> (f64, f64, f64, f64) {
     let client = Client::builder()
         .keyring(Arc::new(
             RawAesKeyring::new("bench", "key", &[7u8; 32]).expect("keyring"),
@@ -70,16 +113,26 @@ fn ours(suite: AlgorithmSuite, frame: u32, total: usize) -> (f64, f64) {
         .expect("client");
     let context: EncryptionContext = [("bench", "stream")].into_iter().collect();
     let chunk = vec![0x61u8; 1 << 20];
-    // Timed: encrypt into a sink, so only the streaming work is measured.
-    let start = Instant::now();
-    let mut writer = client
-        .encrypting_writer_blocking(std::io::sink(), &context, Some(total as u64))
-        .expect("writer");
+    let mut raw = Raw::new();
+    let rate = |d: Duration| total as f64 / d.as_secs_f64();
+
+    // Encrypt into a sink, so only the streaming work is measured.
+    let mut clock = Alternating {
+        ours: Duration::ZERO,
+        raw: Duration::ZERO,
+    };
+    let mut writer = clock.ours(|| {
+        client
+            .encrypting_writer_blocking(std::io::sink(), &context, Some(total as u64))
+            .expect("writer")
+    });
     for _ in 0..total / chunk.len() {
-        writer.write_all(&chunk).expect("write");
+        clock.ours(|| writer.write_all(&chunk).expect("write"));
+        clock.raw(|| raw.seal());
     }
-    writer.finish().expect("finish");
-    let encrypt = total as f64 / start.elapsed().as_secs_f64();
+    clock.ours(|| writer.finish().expect("finish"));
+    let (encrypt, seal) = (rate(clock.ours), rate(clock.raw));
+
     // Untimed: the message to decrypt, held in memory.
     let mut message = Vec::with_capacity(total + total / frame as usize * 40 + 4096);
     let mut writer = client
@@ -90,21 +143,31 @@ fn ours(suite: AlgorithmSuite, frame: u32, total: usize) -> (f64, f64) {
     }
     writer.finish().expect("finish");
 
-    let start = Instant::now();
-    let mut reader = client
-        .decrypting_reader_blocking(&message[..], &context, ReleasePolicy::PerFrame)
-        .expect("reader");
+    let mut clock = Alternating {
+        ours: Duration::ZERO,
+        raw: Duration::ZERO,
+    };
+    let mut reader = clock.ours(|| {
+        client
+            .decrypting_reader_blocking(&message[..], &context, ReleasePolicy::PerFrame)
+            .expect("reader")
+    });
     let mut buf = vec![0u8; 1 << 20];
-    let mut read = 0usize;
+    let (mut read, mut opened) = (0usize, 0usize);
     loop {
-        match reader.read(&mut buf).expect("read") {
-            0 => break,
-            n => read += n,
+        let n = clock.ours(|| reader.read(&mut buf).expect("read"));
+        if n == 0 {
+            break;
+        }
+        read += n;
+        // One raw MiB for each MiB of ours (reads may return less).
+        while opened < read >> 20 {
+            opened += 1;
+            clock.raw(|| raw.open());
         }
     }
     assert_eq!(read, total);
-    let decrypt = total as f64 / start.elapsed().as_secs_f64();
-    (encrypt, decrypt)
+    (encrypt, seal, rate(clock.ours), rate(clock.raw))
 }
 
 fn main() {
@@ -121,11 +184,8 @@ fn main() {
         "stream bench: {} MiB per cell, release build\n",
         total >> 20
     );
-    // The machine's speed drifts over a run of minutes, so each cell is
-    // measured next to its own raw baseline, best of `ROUNDS` for both.
-    const ROUNDS: usize = 3;
     println!(
-        "raw: ring AES-256-GCM sealing/opening 1 MiB buffers in place, measured beside each cell; best of {ROUNDS}\n"
+        "raw: ring AES-256-GCM sealing/opening 1 MiB buffers in place, interleaved MiB by MiB with ours\n"
     );
     println!("| suite  | frame   | encrypt GB/s | raw seal | of raw | decrypt GB/s | raw open | of raw |");
     println!("|--------|---------|--------------|----------|--------|--------------|----------|--------|");
@@ -134,15 +194,7 @@ fn main() {
         AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
     ] {
         for frame in [4096u32, 65_536, 1 << 20] {
-            let (mut raw_seal, mut raw_open, mut encrypt, mut decrypt) = (0f64, 0f64, 0f64, 0f64);
-            for _ in 0..ROUNDS {
-                let (seal, open) = raw_gcm(total);
-                let (e, d) = ours(suite, frame, total);
-                raw_seal = raw_seal.max(seal);
-                raw_open = raw_open.max(open);
-                encrypt = encrypt.max(e);
-                decrypt = decrypt.max(d);
-            }
+            let (encrypt, raw_seal, decrypt, raw_open) = cell(suite, frame, total);
             println!(
                 "| 0x{:04X} | {:>7} | {:>12.2} | {:>8.2} | {:>5.0}% | {:>12.2} | {:>8.2} | {:>5.0}% |",
                 suite.id(),
