@@ -15,8 +15,8 @@
 //! [`CacheId`] that the cache and the flight map keep.
 
 use std::borrow::Borrow;
-use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Arc, OnceLock};
 
 use crate::format::{EncryptedDataKey, EncryptionContext};
 use crate::policy::CommitmentPolicy;
@@ -61,7 +61,7 @@ enum OwnedKey {
         partition: Arc<[u8]>,
         suite: AlgorithmSuite,
         policy: CommitmentPolicy,
-        /// Sorted, so that comparisons and hashing see one canonical order.
+        /// In the order of the request that missed; compared as a multiset.
         edks: Vec<EncryptedDataKey>,
         context: EncryptionContext,
         reproduced: Option<EncryptionContext>,
@@ -76,19 +76,16 @@ fn edk_order(a: &EncryptedDataKey, b: &EncryptedDataKey) -> std::cmp::Ordering {
     ))
 }
 
-/// `edks` in canonical order (sorting references only when needed).
-fn sorted(edks: &[EncryptedDataKey]) -> Vec<&EncryptedDataKey> {
-    let mut refs: Vec<&EncryptedDataKey> = edks.iter().collect();
-    if !edks.is_sorted_by(|a, b| edk_order(a, b).is_le()) {
-        refs.sort_unstable_by(|a, b| edk_order(a, b));
-    }
-    refs
-}
-
-fn hash_edk<H: Hasher>(edk: &EncryptedDataKey, state: &mut H) {
-    edk.provider_id.hash(state);
-    edk.provider_info.hash(state);
-    edk.ciphertext.hash(state);
+/// A hash of a set of EDKs that ignores their order, without sorting (so a
+/// hit on a multi-EDK message allocates nothing): the sum of each EDK's
+/// own hash, seeded once per process.
+fn hash_edk_set(edks: &[EncryptedDataKey]) -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    let seed = *SEED.get_or_init(|| std::collections::hash_map::RandomState::new().hash_one(0u8));
+    let each = foldhash::fast::FixedState::with_seed(seed);
+    edks.iter().fold(0u64, |sum, edk| {
+        sum.wrapping_add(each.hash_one((&edk.provider_id, &edk.provider_info, &edk.ciphertext)))
+    })
 }
 
 fn hash_context<H: Hasher>(context: &EncryptionContext, state: &mut H) {
@@ -99,6 +96,7 @@ fn hash_context<H: Hasher>(context: &EncryptionContext, state: &mut H) {
     }
 }
 
+/// Equality of EDK lists as multisets: order does not matter, repeats do.
 fn same_edks(a: &[EncryptedDataKey], b: &[EncryptedDataKey]) -> bool {
     if a.len() != b.len() {
         return false;
@@ -106,8 +104,18 @@ fn same_edks(a: &[EncryptedDataKey], b: &[EncryptedDataKey]) -> bool {
     match a {
         // The usual case: one EDK, nothing to order.
         [only] => only == &b[0],
+        // A handful (multi-keyrings): count matches, allocating nothing.
+        _ if a.len() <= 8 => a
+            .iter()
+            .all(|x| a.iter().filter(|y| *y == x).count() == b.iter().filter(|y| *y == x).count()),
         _ => sorted(a) == sorted(b),
     }
+}
+
+fn sorted(edks: &[EncryptedDataKey]) -> Vec<&EncryptedDataKey> {
+    let mut refs: Vec<&EncryptedDataKey> = edks.iter().collect();
+    refs.sort_unstable_by(|x, y| edk_order(x, y));
+    refs
 }
 
 impl KeyRef<'_> {
@@ -134,18 +142,14 @@ impl KeyRef<'_> {
                 context,
                 reproduced,
                 ..
-            } => {
-                let mut edks = edks.to_vec();
-                edks.sort_unstable_by(edk_order);
-                OwnedKey::Decrypt {
-                    partition: partition.clone(),
-                    suite,
-                    policy,
-                    edks,
-                    context: context.clone(),
-                    reproduced: reproduced.cloned(),
-                }
-            }
+            } => OwnedKey::Decrypt {
+                partition: partition.clone(),
+                suite,
+                policy,
+                edks: edks.to_vec(),
+                context: context.clone(),
+                reproduced: reproduced.cloned(),
+            },
         }))
     }
 
@@ -220,10 +224,7 @@ impl Hash for KeyRef<'_> {
                 state.write_u16(suite.id());
                 state.write_u8(policy.id_byte());
                 state.write_usize(edks.len());
-                match edks {
-                    [only] => hash_edk(only, state),
-                    _ => sorted(edks).iter().for_each(|edk| hash_edk(edk, state)),
-                }
+                state.write_u64(hash_edk_set(edks));
                 hash_context(context, state);
                 match reproduced {
                     Some(reproduced) => {

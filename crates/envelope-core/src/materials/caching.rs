@@ -948,6 +948,24 @@ mod tests {
     }
 
     #[test]
+    fn many_edks_compare_as_a_multiset() {
+        let inner = inner();
+        let ctx = EncryptionContext::new();
+        let many: Vec<EncryptedDataKey> = (0..10u8).map(|i| edk("p", &[i], b"c")).collect();
+        let reversed: Vec<EncryptedDataKey> = many.iter().rev().cloned().collect();
+        assert_eq!(
+            id(&inner, &many, &ctx, None),
+            id(&inner, &reversed, &ctx, None)
+        );
+        let mut repeated = many.clone();
+        repeated[9] = repeated[0].clone();
+        assert_ne!(
+            id(&inner, &many, &ctx, None),
+            id(&inner, &repeated, &ctx, None)
+        );
+    }
+
+    #[test]
     fn long_fields_are_compared_in_full() {
         let inner = inner();
         let ctx = EncryptionContext::new();
