@@ -212,6 +212,101 @@ fn a_tampered_middle_frame_stops_a_read_spanning_many_frames() {
     assert_eq!(whole, plaintext);
 }
 
+/// A source that yields at most `step` bytes per read, as pipes and
+/// sockets do, so that frames arrive split across reads.
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.step).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+fn trickle_decrypt(
+    client: &Client,
+    message: &[u8],
+    step: usize,
+    read_size: usize,
+) -> (Vec<u8>, Option<std::io::Error>) {
+    let source = Trickle {
+        data: message,
+        step,
+    };
+    let mut reader = client
+        .decrypting_reader_blocking(source, &context(), ReleasePolicy::PerFrame)
+        .expect("header is intact");
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; read_size];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return (out, None),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => return (out, Some(e)),
+        }
+    }
+}
+
+#[test]
+fn frames_decrypted_in_the_callers_buffer_split_anywhere() {
+    // Reads into buffers that hold one or many whole frames take the path
+    // that decrypts frames where they were read; sources that return small
+    // pieces split frames (and their headers and tags) across reads.
+    let frame = 256u32;
+    let wire = 4 + 12 + frame as usize + 16;
+    for suite in SUITES {
+        let client = client(suite, frame);
+        let plaintext: Vec<u8> = (0..frame as usize * 40 + 17)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let message = stream_encrypt(&client, &plaintext, 1000, None);
+        for step in [1, 7, wire - 1, wire, wire + 1, 4096, usize::MAX] {
+            for read_size in [wire, wire + 5, 3 * wire - 1, 64 * 1024] {
+                let (out, err) = trickle_decrypt(&client, &message, step, read_size);
+                assert!(
+                    err.is_none(),
+                    "suite {suite} step {step} read {read_size}: {err:?}"
+                );
+                assert_eq!(out, plaintext, "suite {suite} step {step} read {read_size}");
+            }
+        }
+    }
+
+    // Tampering and truncation on that path. 0x0478 has no footer, so the
+    // header's length is known from the end: 40 regular frames, then a
+    // final frame of 4 + 4 + 12 + 4 + 17 + 16 bytes.
+    let client = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, frame);
+    let plaintext: Vec<u8> = (0..frame as usize * 40 + 17)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let message = stream_encrypt(&client, &plaintext, 1000, None);
+    let header_len = message.len() - (40 * wire + 57);
+    for step in [7, wire + 1, usize::MAX] {
+        let mut tampered = message.clone();
+        // A ciphertext byte of the eleventh frame.
+        tampered[header_len + 10 * wire + 20] ^= 1;
+        let (out, err) = trickle_decrypt(&client, &tampered, step, 64 * 1024);
+        let err = err.expect("a tampered frame is refused");
+        assert!(stream_error(&err).is_some(), "a typed error inside: {err}");
+        assert!(
+            out.len() <= 10 * frame as usize,
+            "only frames before the bad one"
+        );
+        assert_eq!(out, plaintext[..out.len()]);
+        for frames in [0, 1, 20, 40] {
+            let cut = &message[..header_len + frames * wire];
+            let (out, err) = trickle_decrypt(&client, cut, step, 64 * 1024);
+            assert!(err.is_some(), "truncated after {frames} frames: accepted");
+            assert_eq!(out, plaintext[..out.len()]);
+        }
+    }
+}
+
 #[test]
 fn verified_only_spills_ciphertext_to_disk_or_refuses() {
     let client = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384, 1024);

@@ -81,6 +81,43 @@ impl GcmKey {
         Ok(out)
     }
 
+    /// Decrypts the ciphertext and tag at `in_out[src..]` (the tag is its
+    /// last 16 bytes) and writes the plaintext to the front of `in_out`,
+    /// moving it down as it decrypts. Returns the plaintext length. On
+    /// failure all of `in_out` is overwritten with zeros.
+    pub(crate) fn open_within(
+        &self,
+        iv: [u8; IV_LEN],
+        aad: &[u8],
+        in_out: &mut [u8],
+        src: usize,
+    ) -> Result<usize, ()> {
+        let result = match &self.0 {
+            Backend::Ring(key) => key
+                .open_within(
+                    ring::aead::Nonce::assume_unique_for_key(iv),
+                    ring::aead::Aad::from(aad),
+                    in_out,
+                    src..,
+                )
+                .map(|plaintext| plaintext.len())
+                .map_err(|_| ()),
+            Backend::AwsLc(key) => key
+                .open_within(
+                    aws_lc_rs::aead::Nonce::assume_unique_for_key(iv),
+                    aws_lc_rs::aead::Aad::from(aad),
+                    in_out,
+                    src..,
+                )
+                .map(|plaintext| plaintext.len())
+                .map_err(|_| ()),
+        };
+        if result.is_err() {
+            in_out.fill(0);
+        }
+        result
+    }
+
     /// Decrypts `data` in place if `tag` verifies. On failure `data` is
     /// overwritten with zeros, so no unauthenticated plaintext survives.
     pub(crate) fn open_in_place(
@@ -138,5 +175,25 @@ mod tests {
             assert!(copy.iter().all(|b| *b == 0));
         }
         assert!(GcmKey::new(&[0; 20]).is_err());
+    }
+
+    #[test]
+    fn open_within_moves_plaintext_down_and_wipes_on_failure() {
+        for len in [16, 24, 32] {
+            let key = GcmKey::new(&vec![3u8; len]).expect("valid key");
+            let mut data = b"frame plaintext".to_vec();
+            let tag = key.seal_in_place([2; 12], b"aad", &mut data).expect("seal");
+            let mut laid_out = b"HEADER".to_vec();
+            laid_out.extend_from_slice(&data);
+            laid_out.extend_from_slice(&tag);
+            let mut copy = laid_out.clone();
+            let n = key
+                .open_within([2; 12], b"aad", &mut copy, 6)
+                .expect("open");
+            assert_eq!(&copy[..n], b"frame plaintext");
+            let mut copy = laid_out.clone();
+            assert!(key.open_within([2; 12], b"aaD", &mut copy, 6).is_err());
+            assert!(copy.iter().all(|b| *b == 0));
+        }
     }
 }

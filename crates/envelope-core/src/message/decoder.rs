@@ -3,6 +3,7 @@
 //! the bytes it is given, or says how many more it needs. Both the
 //! in-memory and the streaming APIs drive this.
 
+use crate::crypto::aead::{IV_LEN, TAG_LEN};
 use crate::crypto::kdf::MessageKeys;
 use crate::crypto::sign::{Digester, VerifyingKey};
 use crate::error::{CryptoError, Error, FormatError};
@@ -96,6 +97,67 @@ impl BodyDecoder {
         out: &mut [u8],
     ) -> Result<Option<Step>, Error> {
         self.step_to(input, Output::Into(out))
+    }
+
+    /// The length on the wire of one whole regular frame (sequence number,
+    /// IV, ciphertext, tag) while regular frames may still come; `None` for
+    /// a non-framed body and once the final frame has been read.
+    pub(crate) fn regular_frame_len(&self) -> Option<usize> {
+        (self.content_type == ContentType::Framed && !self.body_done && !self.done)
+            .then(|| 4 + IV_LEN + self.frame_length as usize + TAG_LEN)
+    }
+
+    /// Opens the one regular frame that fills `in_out[src..]` and writes its
+    /// plaintext to the front of `in_out`, moving it down over whatever lay
+    /// before (frame headers, tags) as it decrypts. Returns the plaintext
+    /// length. On failure `in_out` is wiped. The streaming reader uses this
+    /// to decrypt frames where they were read, in the caller's buffer.
+    pub(crate) fn open_frame_within(
+        &mut self,
+        in_out: &mut [u8],
+        src: usize,
+    ) -> Result<usize, Error> {
+        let frame = in_out.get(src..).unwrap_or_default();
+        let mut r = Reader::new(frame);
+        let block = body::read_frame(&mut r, self.frame_length, self.expected)?;
+        if block.kind != BlockKind::Frame || r.position() != frame.len() {
+            return Err(FormatError::InvalidField {
+                field: "frame",
+                reason: "expected one whole regular frame",
+            }
+            .into());
+        }
+        let (iv, sequence) = (block.iv, block.sequence);
+        let aad = BodyAad::new(
+            self.message_id.as_bytes(),
+            block.kind,
+            sequence,
+            block.ciphertext.len() as u64,
+        );
+        // The signature covers the frame as sent: digest it before it is
+        // decrypted in place.
+        if let Some((_, digester)) = &mut self.verifier {
+            digester.update(frame);
+        }
+        let written = self
+            .keys
+            .content
+            .open_within(iv, aad.as_bytes(), in_out, src + 4 + IV_LEN)
+            .map_err(|()| CryptoError::BodyAuthentication { sequence })?;
+        self.advance_sequence()?;
+        Ok(written)
+    }
+
+    fn advance_sequence(&mut self) -> Result<(), FormatError> {
+        self.expected = self
+            .expected
+            .checked_add(1)
+            .filter(|n| *n != FINAL_FRAME_MARKER)
+            .ok_or(FormatError::InvalidField {
+                field: "frame sequence number",
+                reason: "the message has more than 2^32 - 1 frames",
+            })?;
+        Ok(())
     }
 
     fn step_to(&mut self, input: &[u8], out: Output<'_>) -> Result<Option<Step>, Error> {
@@ -192,14 +254,7 @@ impl BodyDecoder {
             self.body_done = true;
             self.done = self.verifier.is_none();
         } else {
-            self.expected = self
-                .expected
-                .checked_add(1)
-                .filter(|n| *n != FINAL_FRAME_MARKER)
-                .ok_or(FormatError::InvalidField {
-                    field: "frame sequence number",
-                    reason: "the message has more than 2^32 - 1 frames",
-                })?;
+            self.advance_sequence()?;
         }
         Ok(Some(Step::Block {
             consumed,

@@ -57,6 +57,16 @@ impl Input {
         self.start += n;
     }
 
+    /// Makes `bytes` the whole pending input (the buffer must hold none).
+    fn replace_pending(&mut self, bytes: &[u8]) {
+        if self.buf.len() < bytes.len() {
+            self.buf.resize(bytes.len(), 0);
+        }
+        self.buf[..bytes.len()].copy_from_slice(bytes);
+        self.start = 0;
+        self.end = bytes.len();
+    }
+
     /// Reads at least once more from `source`, making room for `at_least`
     /// more bytes; false at end of input.
     fn fill<R: Read>(&mut self, source: &mut R, at_least: usize) -> io::Result<bool> {
@@ -295,6 +305,49 @@ impl<R: Read> DecryptingReader<R> {
         }
     }
 
+    /// Reads message bytes straight into `buf` and decrypts the whole
+    /// regular frames there, each moved down over the frame headers before
+    /// it as it is decrypted: this saves the copy through the internal
+    /// buffer, which cost about a third of streaming decrypt time. Taken
+    /// when regular frames come next, less than one frame is buffered, and
+    /// `buf` holds a whole frame. Each frame is still released only once its
+    /// own tag verifies. `Ok(None)`: nothing released; the bytes read are
+    /// left to the buffered path (the final frame, a truncated stream).
+    fn read_direct(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+        let Some(frame_len) = self.decoder.regular_frame_len() else {
+            return Ok(None);
+        };
+        let carried = self.input.pending().len();
+        if buf.len() < frame_len || carried >= frame_len {
+            return Ok(None);
+        }
+        buf[..carried].copy_from_slice(self.input.pending());
+        self.input.consume(carried);
+        let mut filled = carried;
+        while filled < frame_len {
+            match self.source.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(read) => filled += read,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.input.replace_pending(&buf[..filled]);
+                    return Err(Error::Io(e.to_string()));
+                }
+            }
+        }
+        let (mut pos, mut released) = (0, 0);
+        while filled - pos >= frame_len
+            && buf[pos..pos + 4] != crate::format::body::FINAL_FRAME_MARKER.to_be_bytes()
+        {
+            released += self
+                .decoder
+                .open_frame_within(&mut buf[released..pos + frame_len], pos - released)?;
+            pos += frame_len;
+        }
+        self.input.replace_pending(&buf[pos..filled]);
+        Ok((released > 0).then_some(released))
+    }
+
     /// The message header.
     pub fn header(&self) -> &Header {
         &self.header
@@ -353,6 +406,14 @@ impl<R: Read> Read for DecryptingReader<R> {
             }
             if written > 0 {
                 return Ok(written);
+            }
+            match self.read_direct(buf) {
+                Ok(Some(released)) => return Ok(released),
+                Ok(None) => {}
+                Err(error) => {
+                    self.failed = true;
+                    return Err(io_error(error));
+                }
             }
             if let Err(error) = self.advance() {
                 self.failed = true;
