@@ -254,9 +254,9 @@ fn trickle_decrypt(
 
 #[test]
 fn frames_decrypted_in_the_callers_buffer_split_anywhere() {
-    // Reads into buffers that hold one or many whole frames take the path
-    // that decrypts frames where they were read; sources that return small
-    // pieces split frames (and their headers and tags) across reads.
+    // Reads into large buffers take the path that decrypts frames where
+    // they were read (small ones the buffered path); sources that return
+    // small pieces split frames (and their headers and tags) across reads.
     let frame = 256u32;
     let wire = 4 + 12 + frame as usize + 16;
     for suite in SUITES {

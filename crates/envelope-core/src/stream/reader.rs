@@ -312,13 +312,17 @@ impl<R: Read> DecryptingReader<R> {
     /// when regular frames come next, less than one frame is buffered, and
     /// `buf` holds a whole frame. Each frame is still released only once its
     /// own tag verifies. `Ok(None)`: nothing released; the bytes read are
-    /// left to the buffered path (the final frame, a truncated stream).
+    /// left to the buffered path (the final frame, a truncated stream, a
+    /// `buf` too small to be worth it).
     fn read_direct(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
         let Some(frame_len) = self.decoder.regular_frame_len() else {
             return Ok(None);
         };
         let carried = self.input.pending().len();
-        if buf.len() < frame_len || carried >= frame_len {
+        // A small `buf` would turn each read into a read of the source (a
+        // system call for files and sockets); the buffered path reads
+        // `READ_CHUNK` at a time instead.
+        if buf.len() < frame_len.max(READ_CHUNK / 4) || carried >= frame_len {
             return Ok(None);
         }
         buf[..carried].copy_from_slice(self.input.pending());
