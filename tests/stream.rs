@@ -307,6 +307,48 @@ fn frames_decrypted_in_the_callers_buffer_split_anywhere() {
     }
 }
 
+/// Counts the writes it receives.
+struct CountingWriter {
+    bytes: Vec<u8>,
+    writes: usize,
+}
+
+impl Write for CountingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writes += 1;
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn sealed_frames_reach_the_inner_writer_in_batches() {
+    // 256 frames of 4 KiB: a writer without its own buffer must not see
+    // a write per frame.
+    let client = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, 4096);
+    let plaintext = vec![0x42u8; 256 * 4096];
+    let sink = CountingWriter {
+        bytes: Vec::new(),
+        writes: 0,
+    };
+    let mut writer = client
+        .encrypting_writer_blocking(sink, &context(), None)
+        .expect("writer");
+    for chunk in plaintext.chunks(1000) {
+        writer.write_all(chunk).expect("write");
+    }
+    let sink = writer.finish().expect("finish");
+    assert!(sink.writes <= 24, "{} writes for 256 frames", sink.writes);
+    let decrypted = client
+        .decrypt_blocking(&sink.bytes, &context())
+        .expect("decrypt");
+    assert_eq!(decrypted.plaintext, plaintext);
+}
+
 #[test]
 fn verified_only_spills_ciphertext_to_disk_or_refuses() {
     let client = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384, 1024);

@@ -11,6 +11,12 @@ use crate::error::{Error, FormatError};
 use crate::materials::EncryptionMaterials;
 use crate::message::encoder::BodyEncoder;
 
+/// Sealed frames are handed to the inner writer in batches of about this
+/// many bytes: with the default 4 KiB frames, a writer without its own
+/// buffer (a `File`, a socket) would otherwise see one system call per
+/// frame.
+const WRITE_BATCH: usize = 64 * 1024;
+
 /// Encrypts everything written to it into one message written to `W`.
 ///
 /// Call [`EncryptingWriter::finish`] at the end: it writes the final frame
@@ -35,7 +41,7 @@ impl<W: Write> EncryptingWriter<W> {
         max_edks: Option<usize>,
         declared_length: Option<u64>,
     ) -> Result<Self, Error> {
-        let mut out = Vec::with_capacity(frame_length as usize + 64);
+        let mut out = Vec::with_capacity((frame_length as usize).max(WRITE_BATCH) + 64);
         let encoder = BodyEncoder::start(&mut out, &materials, frame_length, max_edks)?;
         inner
             .write_all(&out)
@@ -58,12 +64,21 @@ impl<W: Write> EncryptingWriter<W> {
             field: "stream",
             reason: "written to after finish",
         })?;
-        self.out.clear();
         let chunk = chunk.unwrap_or(&self.pending);
         encoder.frame(&mut self.out, chunk, is_final)?;
+        if self.out.len() >= WRITE_BATCH {
+            self.write_out()?;
+        }
+        Ok(())
+    }
+
+    /// Hands the sealed frames held so far to the inner writer.
+    fn write_out(&mut self) -> Result<(), Error> {
         self.inner
             .write_all(&self.out)
-            .map_err(|e| Error::Io(e.to_string()))
+            .map_err(|e| Error::Io(e.to_string()))?;
+        self.out.clear();
+        Ok(())
     }
 
     /// Writes the final frame and the footer, flushes, and returns the
@@ -79,7 +94,6 @@ impl<W: Write> EncryptingWriter<W> {
         }
         self.emit(None, true)?;
         self.pending.clear();
-        self.out.clear();
         if let Some(encoder) = self.encoder.take() {
             encoder.finish(&mut self.out, &self.materials)?;
         }
@@ -124,7 +138,11 @@ impl<W: Write> Write for EncryptingWriter<W> {
         Ok(accepted)
     }
 
+    /// Writes the sealed frames held so far, then flushes the inner
+    /// writer. Plaintext of a frame not yet full stays held: a frame is
+    /// sealed only once it is full or the stream is finished.
     fn flush(&mut self) -> io::Result<()> {
+        self.write_out().map_err(io_error)?;
         self.inner.flush()
     }
 }
