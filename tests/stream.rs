@@ -342,7 +342,8 @@ fn sealed_frames_reach_the_inner_writer_in_batches() {
         writer.write_all(chunk).expect("write");
     }
     let sink = writer.finish().expect("finish");
-    assert!(sink.writes <= 24, "{} writes for 256 frames", sink.writes);
+    // Four frames to a 16 KiB batch, plus the header.
+    assert!(sink.writes <= 72, "{} writes for 256 frames", sink.writes);
     let decrypted = client
         .decrypt_blocking(&sink.bytes, &context())
         .expect("decrypt");
