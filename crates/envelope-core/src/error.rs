@@ -1,4 +1,4 @@
-//! One error enum per layer, and the top-level [`Error`] that wraps them.
+//! One error enum per layer, and the top-level [`Error`](enum@Error) that wraps them.
 //!
 //! Every variant names the field, the limit or the key at fault. None of
 //! them carries key material or plaintext.
