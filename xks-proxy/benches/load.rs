@@ -4,13 +4,16 @@
 //! It starts the real `xks-proxy` binary on a private SoftHSM token (the
 //! integration-test harness), then, in one run:
 //!
-//! 1. **raw HSM**: AES-256-GCM encrypts of 32 bytes through cryptoki
-//!    directly (one session, the same token key `k1`), as fast as possible;
-//! 2. **proxy**: encrypt, decrypt and metadata over TLS keep-alive
-//!    (HTTP/1.1, SigV4-signed with the crate's `Signer`) from `--clients`
-//!    connections, as fast as possible, one operation at a time;
-//! 3. prints requests/s and p50/p99/p99.9 for each, and the ratio of proxy
-//!    encrypt to raw encrypt;
+//! 1. **raw HSM against proxy encrypt, interleaved**: slices of
+//!    `--slice-ms` (default 500) alternate between AES-256-GCM encrypts of
+//!    32 bytes through cryptoki directly (one session, the same token key
+//!    `k1`, as fast as possible) and encrypts through the proxy over TLS
+//!    keep-alive (HTTP/1.1, SigV4-signed with the crate's `Signer`) from
+//!    `--clients` connections, one operation at a time each. The ratio is
+//!    the median of the per-round ratios: measured one after the other, the
+//!    two drifted apart with the machine's speed;
+//! 2. **proxy decrypt and metadata**, each for `--seconds`;
+//! 3. prints requests/s and p50/p99/p99.9 for each, and CPU per request;
 //! 4. with `--rate R`, also a fixed-rate run: R requests/s (an
 //!    encrypt/decrypt/metadata mix) for `--fixed-seconds`, scheduled open
 //!    loop, latency measured from each request's scheduled time (so a
@@ -21,7 +24,8 @@
 //! cargo bench -p xks-proxy --bench load -- --seconds 10 --rate 1800 --fixed-seconds 60
 //! ```
 //!
-//! Options: `--seconds N` (each throughput phase), `--clients N`, `--pool N`
+//! Options: `--seconds N` (each throughput phase; the interleaved one runs
+//! N seconds of each side), `--slice-ms N`, `--clients N`, `--pool N`
 //! (proxy session pool), `--key-info-cache-ms N`, `--audit` (write the
 //! audit log to a file, as production would), `--rate R`,
 //! `--fixed-seconds N`, `--fixed-only` (skip the throughput phases).
@@ -54,6 +58,7 @@ struct Args {
     rate: Option<f64>,
     fixed_seconds: u64,
     fixed_only: bool,
+    slice_ms: u64,
 }
 
 fn parse_args() -> Args {
@@ -66,6 +71,7 @@ fn parse_args() -> Args {
         rate: None,
         fixed_seconds: 60,
         fixed_only: false,
+        slice_ms: 500,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -85,6 +91,12 @@ fn parse_args() -> Args {
                     .unwrap_or_else(|_| bad("--key-info-cache-ms"))
             }
             "--rate" => a.rate = Some(num(i).parse().unwrap_or_else(|_| bad("--rate"))),
+            "--slice-ms" => {
+                a.slice_ms = num(i)
+                    .parse::<u64>()
+                    .unwrap_or_else(|_| bad("--slice-ms"))
+                    .max(1)
+            }
             "--fixed-seconds" => {
                 a.fixed_seconds = num(i).parse().unwrap_or_else(|_| bad("--fixed-seconds"))
             }
@@ -163,49 +175,67 @@ fn elapsed_us(d: Duration) -> u32 {
     u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
 }
 
-/// Raw cryptoki encrypts on one logged-in session, for `secs`.
-fn raw_hsm(proxy: &Proxy, secs: u64) -> Summary {
-    // Only this process's module instance reads it; the proxy child got its
-    // own copy at spawn.
-    std::env::set_var("SOFTHSM2_CONF", &proxy.hsm.conf);
-    let ctx = Pkcs11::new(MODULE).expect("load SoftHSM");
-    ctx.initialize(CInitializeArgs::OsThreads)
-        .expect("C_Initialize");
-    let slot = ctx
-        .get_slots_with_token()
-        .unwrap()
-        .into_iter()
-        .find(|s| ctx.get_token_info(*s).unwrap().label().trim_end() == "tokA")
-        .expect("token tokA");
-    let session = ctx.open_rw_session(slot).unwrap();
-    session
-        .login(UserType::User, Some(&AuthPin::new(USER_PIN.into())))
-        .unwrap();
-    let key = session
-        .find_objects(&[Attribute::Label(b"k1".to_vec())])
-        .unwrap()
-        .into_iter()
-        .next()
-        .expect("key k1");
-    let plaintext = [7u8; 32];
-    let aad = [0u8; 19];
-    let mut samples = Vec::with_capacity(400_000);
-    let started = Instant::now();
-    let end = started + Duration::from_secs(secs);
-    let mut n: u64 = 0;
-    while Instant::now() < end {
-        n += 1;
-        let mut iv = [0u8; 12];
-        iv[..8].copy_from_slice(&n.to_be_bytes());
-        let t = Instant::now();
-        let params = GcmParams::new(&mut iv, &aad, 128u64.into()).unwrap();
-        let ct = session
-            .encrypt(&Mechanism::AesGcm(params), key, &plaintext)
-            .expect("raw encrypt");
-        samples.push(elapsed_us(t.elapsed()));
-        assert_eq!(ct.len(), 48);
+/// One logged-in cryptoki session on the proxy's token, for raw encrypts
+/// of 32 bytes with the same key `k1`.
+struct RawHsm {
+    // Keeps the module initialized for `session`.
+    _ctx: Pkcs11,
+    session: cryptoki::session::Session,
+    key: cryptoki::object::ObjectHandle,
+    n: u64,
+}
+
+impl RawHsm {
+    fn open(proxy: &Proxy) -> RawHsm {
+        // Only this process's module instance reads it; the proxy child got
+        // its own copy at spawn.
+        std::env::set_var("SOFTHSM2_CONF", &proxy.hsm.conf);
+        let ctx = Pkcs11::new(MODULE).expect("load SoftHSM");
+        ctx.initialize(CInitializeArgs::OsThreads)
+            .expect("C_Initialize");
+        let slot = ctx
+            .get_slots_with_token()
+            .unwrap()
+            .into_iter()
+            .find(|s| ctx.get_token_info(*s).unwrap().label().trim_end() == "tokA")
+            .expect("token tokA");
+        let session = ctx.open_rw_session(slot).unwrap();
+        session
+            .login(UserType::User, Some(&AuthPin::new(USER_PIN.into())))
+            .unwrap();
+        let key = session
+            .find_objects(&[Attribute::Label(b"k1".to_vec())])
+            .unwrap()
+            .into_iter()
+            .next()
+            .expect("key k1");
+        RawHsm {
+            _ctx: ctx,
+            session,
+            key,
+            n: 0,
+        }
     }
-    summarize(samples, started.elapsed())
+
+    /// Encrypts back to back for `dur`; appends latencies to `samples`.
+    fn run(&mut self, dur: Duration, samples: &mut Vec<u32>) {
+        let plaintext = [7u8; 32];
+        let aad = [0u8; 19];
+        let end = Instant::now() + dur;
+        while Instant::now() < end {
+            self.n += 1;
+            let mut iv = [0u8; 12];
+            iv[..8].copy_from_slice(&self.n.to_be_bytes());
+            let t = Instant::now();
+            let params = GcmParams::new(&mut iv, &aad, 128u64.into()).unwrap();
+            let ct = self
+                .session
+                .encrypt(&Mechanism::AesGcm(params), self.key, &plaintext)
+                .expect("raw encrypt");
+            samples.push(elapsed_us(t.elapsed()));
+            assert_eq!(ct.len(), 48);
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -266,23 +296,23 @@ async fn one(conn: &mut Sender, signer: &Signer, bodies: &Bodies, op: Op) -> Res
     }
 }
 
-/// Closed loop: `clients` connections, each sending `op` back to back.
+/// Closed loop: each of `conns` sends `op` back to back for `secs`
+/// seconds. The connections come back for the next slice, so that an
+/// interleaved run does not pay TLS handshakes per slice.
 async fn closed_loop(
     client: &Client,
     bodies: &Arc<Bodies>,
     op: Op,
-    clients: usize,
-    secs: u64,
-) -> (Summary, u64) {
+    conns: Vec<Sender>,
+    dur: Duration,
+) -> (Vec<u32>, u64, Vec<Sender>) {
     let errors = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let end = started + Duration::from_secs(secs);
+    let end = Instant::now() + dur;
     let mut tasks = Vec::new();
-    for _ in 0..clients {
+    for mut conn in conns {
         let (client, bodies, errors) = (client.clone(), Arc::clone(bodies), Arc::clone(&errors));
         tasks.push(tokio::spawn(async move {
             let signer = signer(AKID_A1, SECRET_A1, REGION, XKS_SERVICE);
-            let mut conn = client.connect().await.expect("connect");
             let mut samples = Vec::with_capacity(100_000);
             while Instant::now() < end {
                 let t = Instant::now();
@@ -296,17 +326,22 @@ async fn closed_loop(
                     }
                 }
             }
-            samples
+            (samples, conn)
         }));
     }
     let mut all = Vec::new();
+    let mut conns = Vec::new();
     for t in tasks {
-        all.extend(t.await.expect("client task"));
+        let (samples, conn) = t.await.expect("client task");
+        all.extend(samples);
+        conns.push(conn);
     }
-    (
-        summarize(all, started.elapsed()),
-        errors.load(Ordering::Relaxed),
-    )
+    (all, errors.load(Ordering::Relaxed), conns)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// Open loop at `rate` requests/s over `conns` connections for `secs`.
@@ -396,22 +431,75 @@ fn main() {
         args.pool, args.key_info_cache_ms, args.audit, args.clients, args.seconds
     );
     if !args.fixed_only {
-        let raw = raw_hsm(&proxy, args.seconds);
-        print("raw HSM encrypt (cryptoki, 1 session, 32 B)", &raw, 0);
-        let mut enc_rate = 0.0;
+        // Raw and proxy encrypt alternate in slices of `--slice-ms`, each
+        // timed on its own, so that both see the same drift in machine
+        // speed; the ratio is the median of the per-round ratios.
+        let mut raw = RawHsm::open(&proxy);
+        let mut conns = rt.block_on(async {
+            let mut conns = Vec::new();
+            for _ in 0..args.clients {
+                conns.push(client.connect().await.expect("connect"));
+            }
+            conns
+        });
+        let slice = Duration::from_millis(args.slice_ms);
+        let rounds = ((args.seconds * 1000) / args.slice_ms).max(1);
+        let (mut raw_samples, mut enc_samples) = (Vec::new(), Vec::new());
+        let (mut raw_time, mut enc_time, mut enc_errors) = (Duration::ZERO, Duration::ZERO, 0);
+        let mut ratios = Vec::new();
         let pid = proxy.pid().to_string();
-        for op in [Op::Encrypt, Op::Decrypt, Op::Metadata] {
+        let (proxy_cpu, own_cpu) = (cpu_time(&pid), cpu_time("self"));
+        let mut own_cpu_raw = Duration::ZERO;
+        for _ in 0..rounds {
+            let (before, cpu_before) = (raw_samples.len(), cpu_time("self"));
+            let t = Instant::now();
+            raw.run(slice, &mut raw_samples);
+            let raw_elapsed = t.elapsed();
+            own_cpu_raw += cpu_time("self").saturating_sub(cpu_before);
+            raw_time += raw_elapsed;
+            let raw_rate = (raw_samples.len() - before) as f64 / raw_elapsed.as_secs_f64();
+            let t = Instant::now();
+            let (samples, errors, back) =
+                rt.block_on(closed_loop(&client, &bodies, Op::Encrypt, conns, slice));
+            let enc_elapsed = t.elapsed();
+            conns = back;
+            enc_time += enc_elapsed;
+            enc_errors += errors;
+            ratios.push(samples.len() as f64 / enc_elapsed.as_secs_f64() / raw_rate);
+            enc_samples.extend(samples);
+        }
+        let raw = summarize(raw_samples, raw_time);
+        print("raw HSM encrypt (cryptoki, 1 session, 32 B)", &raw, 0);
+        let enc = summarize(enc_samples, enc_time);
+        print("proxy Encrypt over TLS keep-alive (32 B)", &enc, enc_errors);
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / enc.count.max(1) as f64;
+        println!(
+            "    CPU per request: proxy {:.0} us, load client {:.0} us",
+            per(cpu_time(&pid).saturating_sub(proxy_cpu)),
+            per(cpu_time("self")
+                .saturating_sub(own_cpu)
+                .saturating_sub(own_cpu_raw)),
+        );
+        println!(
+            "ratio proxy encrypt / raw HSM encrypt: {:.2} (median of {} interleaved rounds of {} ms; {:.0} / {:.0} overall)",
+            median(ratios),
+            rounds,
+            args.slice_ms,
+            enc.rate,
+            raw.rate
+        );
+        for op in [Op::Decrypt, Op::Metadata] {
             let (proxy_cpu, own_cpu) = (cpu_time(&pid), cpu_time("self"));
-            let (s, errors) = rt.block_on(closed_loop(
+            let t = Instant::now();
+            let (samples, errors, back) = rt.block_on(closed_loop(
                 &client,
                 &bodies,
                 op,
-                args.clients,
-                args.seconds,
+                conns,
+                Duration::from_secs(args.seconds),
             ));
-            if op == Op::Encrypt {
-                enc_rate = s.rate;
-            }
+            conns = back;
+            let s = summarize(samples, t.elapsed());
             print(
                 &format!("proxy {op:?} over TLS keep-alive (32 B)"),
                 &s,
@@ -424,12 +512,6 @@ fn main() {
                 per(cpu_time("self").saturating_sub(own_cpu)),
             );
         }
-        println!(
-            "ratio proxy encrypt / raw HSM encrypt: {:.2} ({:.0} / {:.0})",
-            enc_rate / raw.rate,
-            enc_rate,
-            raw.rate
-        );
     }
     if let Some(rate) = args.rate {
         let (s, errors) = rt.block_on(fixed_rate(&client, &bodies, rate, args.fixed_seconds));
