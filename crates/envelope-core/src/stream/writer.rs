@@ -43,7 +43,8 @@ impl<W: Write> EncryptingWriter<W> {
         max_edks: Option<usize>,
         declared_length: Option<u64>,
     ) -> Result<Self, Error> {
-        let mut out = Vec::with_capacity((frame_length as usize).max(WRITE_BATCH) + 64);
+        // A batch, plus the frame that completes it.
+        let mut out = Vec::with_capacity(WRITE_BATCH + frame_length as usize + 64);
         let encoder = BodyEncoder::start(&mut out, &materials, frame_length, max_edks)?;
         inner
             .write_all(&out)
