@@ -307,6 +307,82 @@ fn frames_decrypted_in_the_callers_buffer_split_anywhere() {
     }
 }
 
+#[test]
+fn frames_larger_than_the_read_buffer_with_it_decrypt_in_place() {
+    // A read buffer that holds a frame's plaintext but not its wire form
+    // (a 64 KiB read of 64 KiB frames) takes the path that reads the
+    // frame's head and tag aside. Sources split frames anywhere.
+    let frame = 64 * 1024u32;
+    let wire = 4 + 12 + frame as usize + 16;
+    let plaintext: Vec<u8> = (0..frame as usize * 6 + 17)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    for suite in SUITES {
+        let client = client(suite, frame);
+        let message = stream_encrypt(&client, &plaintext, 1 << 20, None);
+        for step in [15, 16, 17, 4096, wire - 1, wire + 1, usize::MAX] {
+            for read_size in [frame as usize, frame as usize + 8] {
+                let (out, err) = trickle_decrypt(&client, &message, step, read_size);
+                assert!(
+                    err.is_none(),
+                    "suite {suite} step {step} read {read_size}: {err:?}"
+                );
+                assert_eq!(out, plaintext, "suite {suite} step {step} read {read_size}");
+            }
+        }
+    }
+
+    // Tampering with each part of a frame, and truncation inside each part.
+    let client = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, frame);
+    let message = stream_encrypt(&client, &plaintext, 1 << 20, None);
+    let header_len = message.len() - (6 * wire + 57);
+    let third = header_len + 2 * wire;
+    for step in [16, 4096, usize::MAX] {
+        // Sequence number, IV, ciphertext, tag of the third frame.
+        for at in [third + 3, third + 9, third + 16 + 1000, third + wire - 1] {
+            let mut tampered = message.clone();
+            tampered[at] ^= 1;
+            let (out, err) = trickle_decrypt(&client, &tampered, step, frame as usize);
+            let err = err.expect("a tampered frame is refused");
+            assert!(stream_error(&err).is_some(), "a typed error inside: {err}");
+            assert_eq!(
+                out,
+                plaintext[..2 * frame as usize],
+                "only the frames before"
+            );
+        }
+        for cut in [third, third + 2, third + 16, third + 500, third + wire - 3] {
+            let (out, err) = trickle_decrypt(&client, &message[..cut], step, frame as usize);
+            assert!(err.is_some(), "truncated at {cut}: accepted");
+            assert_eq!(out, plaintext[..2 * frame as usize]);
+        }
+    }
+}
+
+#[test]
+fn frame_sized_writes_of_a_declared_length_give_the_same_message() {
+    // With a declared length, a write of exactly one frame is sealed from
+    // the caller's buffer when more is due; the message has the same shape
+    // (the last frame is the final frame, even when full) and decrypts.
+    let frame = 4096u32;
+    for suite in SUITES {
+        let client = client(suite, frame);
+        for len in [frame as usize * 5, frame as usize * 5 + 9, frame as usize] {
+            let plaintext: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            let declared = stream_encrypt(&client, &plaintext, frame as usize, Some(len as u64));
+            let undeclared = stream_encrypt(&client, &plaintext, frame as usize, None);
+            // (A signature's DER length varies, so compare unsigned suites.)
+            if suite.signature().is_none() {
+                assert_eq!(declared.len(), undeclared.len(), "suite {suite} len {len}");
+            }
+            let back = stream_decrypt(&client, &declared, 1000, ReleasePolicy::PerFrame);
+            assert_eq!(back.expect("decrypt"), plaintext);
+            let back = stream_decrypt(&client, &undeclared, 1000, ReleasePolicy::PerFrame);
+            assert_eq!(back.expect("decrypt"), plaintext);
+        }
+    }
+}
+
 /// Counts the writes it receives.
 struct CountingWriter {
     bytes: Vec<u8>,

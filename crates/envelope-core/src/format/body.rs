@@ -75,6 +75,28 @@ pub(crate) struct Block<'a> {
     pub(crate) tag: [u8; TAG_LEN],
 }
 
+/// Reads the sequence number and IV of a frame that must be a regular
+/// (not final) frame with sequence number `expected`.
+pub(crate) fn read_regular_frame_head(
+    r: &mut Reader<'_>,
+    expected: u32,
+) -> Result<(u32, [u8; IV_LEN]), FormatError> {
+    let sequence = r.u32("frame sequence number")?;
+    if sequence == FINAL_FRAME_MARKER {
+        return Err(FormatError::InvalidField {
+            field: "frame",
+            reason: "expected a regular frame, found the final frame",
+        });
+    }
+    if sequence != expected {
+        return Err(FormatError::FrameOutOfOrder {
+            expected,
+            found: sequence,
+        });
+    }
+    Ok((sequence, r.array("frame IV")?))
+}
+
 /// Reads the next frame, checking its sequence number and length.
 pub(crate) fn read_frame<'a>(
     r: &mut Reader<'a>,

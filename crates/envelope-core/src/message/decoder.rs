@@ -148,6 +148,47 @@ impl BodyDecoder {
         Ok(written)
     }
 
+    /// Opens one regular frame whose parts were read apart: `head` (the
+    /// sequence number and IV), `data` (the ciphertext, decrypted in place)
+    /// and `tag`. The streaming reader uses this to decrypt a frame in a
+    /// caller's buffer that holds its plaintext but not its whole wire
+    /// form. Returns the plaintext length. On failure `data` is wiped.
+    pub(crate) fn open_frame_split(
+        &mut self,
+        head: &[u8; 4 + IV_LEN],
+        data: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<usize, Error> {
+        let mut r = Reader::new(head);
+        let (sequence, iv) = body::read_regular_frame_head(&mut r, self.expected)?;
+        if data.len() != self.frame_length as usize {
+            return Err(FormatError::InvalidField {
+                field: "frame",
+                reason: "expected one whole regular frame",
+            }
+            .into());
+        }
+        let aad = BodyAad::new(
+            self.message_id.as_bytes(),
+            BlockKind::Frame,
+            sequence,
+            data.len() as u64,
+        );
+        // The signature covers the frame as sent: digest it before it is
+        // decrypted in place.
+        if let Some((_, digester)) = &mut self.verifier {
+            digester.update(head);
+            digester.update(data);
+            digester.update(tag);
+        }
+        self.keys
+            .content
+            .open_in_place(iv, aad.as_bytes(), data, tag)
+            .map_err(|()| CryptoError::BodyAuthentication { sequence })?;
+        self.advance_sequence()?;
+        Ok(data.len())
+    }
+
     fn advance_sequence(&mut self) -> Result<(), FormatError> {
         self.expected = self
             .expected

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use super::{io_error, ReleasePolicy, MAX_STREAMED_HEADER, MAX_STREAMED_NON_FRAMED_BODY};
+use crate::crypto::aead::{IV_LEN, TAG_LEN};
 use crate::error::{Error, FormatError};
+use crate::format::body::FINAL_FRAME_MARKER;
 use crate::format::header::{Header, ParsedHeader};
 use crate::format::EncryptionContext;
 use crate::materials::DecryptionMaterials;
@@ -67,6 +69,15 @@ impl Input {
         self.end = bytes.len();
     }
 
+    /// Appends `bytes` to the pending input.
+    fn append(&mut self, bytes: &[u8]) {
+        if self.buf.len() < self.end + bytes.len() {
+            self.buf.resize(self.end + bytes.len(), 0);
+        }
+        self.buf[self.end..self.end + bytes.len()].copy_from_slice(bytes);
+        self.end += bytes.len();
+    }
+
     /// Reads at least once more from `source`, making room for `at_least`
     /// more bytes; false at end of input.
     fn fill<R: Read>(&mut self, source: &mut R, at_least: usize) -> io::Result<bool> {
@@ -90,6 +101,21 @@ impl Input {
             }
         }
     }
+}
+
+/// Reads until `dst` is full or the source ends. The count read comes back
+/// with any error, so that the bytes already read are not lost.
+fn read_fully<R: Read>(source: &mut R, dst: &mut [u8]) -> (usize, io::Result<()>) {
+    let mut filled = 0;
+    while filled < dst.len() {
+        match source.read(&mut dst[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (filled, Err(e)),
+        }
+    }
+    (filled, Ok(()))
 }
 
 /// Reads a whole header from `source`, growing the buffer as the parser asks.
@@ -340,9 +366,7 @@ impl<R: Read> DecryptingReader<R> {
             }
         }
         let (mut pos, mut released) = (0, 0);
-        while filled - pos >= frame_len
-            && buf[pos..pos + 4] != crate::format::body::FINAL_FRAME_MARKER.to_be_bytes()
-        {
+        while filled - pos >= frame_len && buf[pos..pos + 4] != FINAL_FRAME_MARKER.to_be_bytes() {
             released += self
                 .decoder
                 .open_frame_within(&mut buf[released..pos + frame_len], pos - released)?;
@@ -350,6 +374,74 @@ impl<R: Read> DecryptingReader<R> {
         }
         self.input.replace_pending(&buf[pos..filled]);
         Ok((released > 0).then_some(released))
+    }
+
+    /// Like [`Self::read_direct`], for a `buf` that holds a frame's
+    /// plaintext but not its whole wire form (a 1 MiB read of 1 MiB frames):
+    /// the frame's sequence number, IV and tag are read aside, and its
+    /// ciphertext straight into `buf`, where it is decrypted in place. This
+    /// saves two passes over the frame (into the internal buffer, and out
+    /// of it). `Ok(None)`: nothing released, and every byte read is left
+    /// to the buffered path (the final frame, a truncated stream).
+    fn read_split(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+        const HEAD: usize = 4 + IV_LEN;
+        let Some(frame_len) = self.decoder.regular_frame_len() else {
+            return Ok(None);
+        };
+        let data_len = frame_len - HEAD - TAG_LEN;
+        if buf.len() < data_len.max(READ_CHUNK / 4) || self.input.pending().len() >= frame_len {
+            return Ok(None);
+        }
+        // The head first, to tell a regular frame from the final one before
+        // anything leaves the input buffer.
+        let carried = self.input.pending().len();
+        if carried < HEAD {
+            let mut head = [0u8; HEAD];
+            let (read, result) = read_fully(&mut self.source, &mut head[..HEAD - carried]);
+            self.input.append(&head[..read]);
+            result.map_err(|e| Error::Io(e.to_string()))?;
+            if carried + read < HEAD {
+                return Ok(None);
+            }
+        }
+        let pending = self.input.pending();
+        if pending[..4] == FINAL_FRAME_MARKER.to_be_bytes() {
+            return Ok(None);
+        }
+        let mut head = [0u8; HEAD];
+        head.copy_from_slice(&pending[..HEAD]);
+        let carried_data = (pending.len() - HEAD).min(data_len);
+        buf[..carried_data].copy_from_slice(&pending[HEAD..HEAD + carried_data]);
+        let mut tag = [0u8; TAG_LEN];
+        // Less than a whole tag: the input holds less than a whole frame.
+        let carried_tag = pending.len() - HEAD - carried_data;
+        tag[..carried_tag].copy_from_slice(&pending[HEAD + carried_data..]);
+        let all = pending.len();
+        self.input.consume(all);
+
+        let (read, mut result) = read_fully(&mut self.source, &mut buf[carried_data..data_len]);
+        let data_read = carried_data + read;
+        let mut tag_read = carried_tag;
+        if result.is_ok() && data_read == data_len {
+            let (read, tag_result) = read_fully(&mut self.source, &mut tag[carried_tag..]);
+            tag_read += read;
+            result = tag_result;
+        }
+        if result.is_err() || tag_read < TAG_LEN {
+            // Everything read goes back to the input: a truncated stream is
+            // then reported by the buffered path, and after an I/O error
+            // nothing is lost.
+            let mut back = Vec::with_capacity(HEAD + data_read + tag_read);
+            back.extend_from_slice(&head);
+            back.extend_from_slice(&buf[..data_read]);
+            back.extend_from_slice(&tag[..tag_read]);
+            self.input.replace_pending(&back);
+            result.map_err(|e| Error::Io(e.to_string()))?;
+            return Ok(None);
+        }
+        self.decoder
+            .open_frame_split(&head, &mut buf[..data_len], &tag)
+            .map(Some)
     }
 
     /// The message header.
@@ -411,7 +503,11 @@ impl<R: Read> Read for DecryptingReader<R> {
             if written > 0 {
                 return Ok(written);
             }
-            match self.read_direct(buf) {
+            let direct = match self.read_direct(buf) {
+                Ok(None) => self.read_split(buf),
+                other => other,
+            };
+            match direct {
                 Ok(Some(released)) => return Ok(released),
                 Ok(None) => {}
                 Err(error) => {

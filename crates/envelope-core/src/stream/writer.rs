@@ -127,8 +127,15 @@ impl<W: Write> Write for EncryptingWriter<W> {
                 self.emit(None, false).map_err(io_error)?;
                 self.pending.clear();
             }
-            if self.pending.is_empty() && buf.len() > self.frame_length {
-                // Whole frames straight from the caller's buffer.
+            // A whole frame in the caller's buffer is sealed from there
+            // (saving a copy) once more data is known to follow: more in
+            // `buf`, or a declared length not yet reached. Otherwise it is
+            // held, as it may be the final frame.
+            let more_follows = buf.len() > self.frame_length
+                || self
+                    .declared_length
+                    .is_some_and(|declared| declared > self.written);
+            if self.pending.is_empty() && buf.len() >= self.frame_length && more_follows {
                 let (frame, rest) = buf.split_at(self.frame_length);
                 self.emit(Some(frame), false).map_err(io_error)?;
                 buf = rest;
