@@ -383,6 +383,115 @@ fn frame_sized_writes_of_a_declared_length_give_the_same_message() {
     }
 }
 
+/// A small deterministic generator (xorshift64*), so that the jagged test
+/// below covers many read patterns yet always the same ones.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n.max(1)
+    }
+
+    /// A size from one of three ranges: tiny, about one frame, several frames.
+    fn size(&mut self, frame: usize) -> usize {
+        match self.below(3) {
+            0 => 1 + self.below(300),
+            1 => frame - 64 + self.below(128),
+            _ => 2 * frame + self.below(2 * frame),
+        }
+    }
+}
+
+/// A source whose every read returns a size drawn from `rng`.
+struct Jagged<'a> {
+    data: &'a [u8],
+    rng: Xorshift,
+    frame: usize,
+}
+
+impl Read for Jagged<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf
+            .len()
+            .min(self.rng.size(self.frame))
+            .min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn jagged_reads_switching_between_paths_release_only_verified_frames() {
+    // Read sizes and source pieces change on every call, so one stream
+    // moves between the buffered path, whole frames in the caller's buffer,
+    // and frames split around it, with bytes carried from one to the next.
+    let frame = 64 * 1024usize;
+    let wire = 4 + 12 + frame + 16;
+    let plaintext: Vec<u8> = (0..frame * 7 + 1000).map(|i| (i % 249) as u8).collect();
+    let decrypt = |client: &Client, message: &[u8], seed: u64| {
+        let source = Jagged {
+            data: message,
+            rng: Xorshift(seed),
+            frame,
+        };
+        let mut reader = client
+            .decrypting_reader_blocking(source, &context(), ReleasePolicy::PerFrame)
+            .expect("header is intact");
+        let mut sizes = Xorshift(seed ^ 0x9E37_79B9_7F4A_7C15);
+        let mut buf = vec![0u8; 4 * frame + 1];
+        let mut out = Vec::new();
+        loop {
+            let size = sizes.size(frame);
+            match reader.read(&mut buf[..size]) {
+                Ok(0) => return (out, None),
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    };
+    for suite in SUITES {
+        let client = client(suite, frame as u32);
+        let message = stream_encrypt(&client, &plaintext, 100_000, None);
+        for seed in 1..=16u64 {
+            let (out, err) = decrypt(&client, &message, seed);
+            assert!(err.is_none(), "suite {suite} seed {seed}: {err:?}");
+            assert!(
+                out == plaintext,
+                "suite {suite} seed {seed}: plaintext differs"
+            );
+        }
+    }
+
+    // One flipped bit anywhere in the body: every byte released is
+    // plaintext of a frame before the damaged one.
+    let client = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, frame as u32);
+    let message = stream_encrypt(&client, &plaintext, 100_000, None);
+    let header_len = message.len() - (7 * wire + 4 + 4 + 12 + 4 + 1000 + 16);
+    let mut positions = Xorshift(7);
+    for seed in 1..=24u64 {
+        let at = header_len + positions.below(message.len() - header_len);
+        let mut tampered = message.clone();
+        tampered[at] ^= 1 << positions.below(8);
+        let (out, err) = decrypt(&client, &tampered, seed);
+        let err = err.unwrap_or_else(|| panic!("seed {seed}: a flip at {at} was accepted"));
+        assert!(stream_error(&err).is_some(), "a typed error inside: {err}");
+        let damaged_frame = (at - header_len) / wire;
+        assert!(
+            out.len() <= damaged_frame * frame,
+            "seed {seed}: {} bytes released, frame {damaged_frame} was damaged",
+            out.len()
+        );
+        assert!(
+            out == plaintext[..out.len()],
+            "seed {seed}: released bytes differ"
+        );
+    }
+}
+
 /// Counts the writes it receives.
 struct CountingWriter {
     bytes: Vec<u8>,
