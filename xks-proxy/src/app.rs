@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Bytes};
 use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+use zeroize::Zeroizing;
 
 use crate::api::handlers::{self, ParsedRequest};
 use crate::api::{routes, ErrorName, Operation, Route, XksError};
@@ -183,8 +184,8 @@ pub fn check_request<'p>(
 
 type HttpResponse = Response<Full<Bytes>>;
 
-fn json_response(status: StatusCode, body: Vec<u8>) -> HttpResponse {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+fn json_response(status: StatusCode, body: Bytes) -> HttpResponse {
+    let mut r = Response::new(Full::new(body));
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -194,7 +195,7 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> HttpResponse {
 fn error_response(e: &XksError) -> HttpResponse {
     let body = serde_json::to_vec(&e.body())
         .unwrap_or_else(|_| br#"{"errorName":"InternalException"}"#.to_vec());
-    json_response(e.name.status(), body)
+    json_response(e.name.status(), Bytes::from(body))
 }
 
 impl App {
@@ -297,7 +298,9 @@ impl App {
         let (reply, hsm_time) = hsm::timed(self.dispatch(req, &mut rec, &mut op)).await;
         let latency = started.elapsed();
         let (response, error) = match reply {
-            Ok(body) => (json_response(StatusCode::OK, body), None),
+            // The body is wiped once hyper has written it (a decrypt's
+            // holds the plaintext).
+            Ok(body) => (json_response(StatusCode::OK, Bytes::from_owner(body)), None),
             Err(Failure { error, allow_post }) => {
                 let mut r = error_response(&error);
                 if allow_post {
@@ -347,7 +350,7 @@ impl App {
         req: Request<B>,
         rec: &mut AuditRecord,
         op: &mut Option<Operation>,
-    ) -> Result<Vec<u8>, Failure>
+    ) -> Result<Zeroizing<Vec<u8>>, Failure>
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -384,8 +387,9 @@ impl App {
         if declared.is_some_and(|n| n > self.max_body as u64) {
             return Err(XksError::validation("request body too large").into());
         }
+        // Our copy of the body (it may hold a plaintext) is wiped on drop.
         let body = match Limited::new(body, self.max_body).collect().await {
-            Ok(b) => b.to_bytes(),
+            Ok(b) => Zeroizing::new(Vec::from(b.to_bytes())),
             Err(_) => {
                 return Err(XksError::validation("request body too large or unreadable").into())
             }

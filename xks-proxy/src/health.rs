@@ -8,8 +8,8 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::secret::Secret;
 use tokio::sync::Mutex;
-use zeroize::Zeroizing;
 
 use crate::api::types::{EkmFleetDetail, HealthResponse};
 use crate::config::HealthConfig;
@@ -106,7 +106,7 @@ impl HealthChecker {
             }
         }
         let input = EncryptInput {
-            plaintext: Zeroizing::new(vec![0u8; 32]),
+            plaintext: Secret::new(vec![0u8; 32]),
             aad: b"xks-proxy health check".to_vec(),
             cdiv: false,
         };

@@ -1,5 +1,6 @@
-//! Secret values (PINs, SigV4 secret keys): loaded from a file or the
-//! environment, zeroized on drop, redacted in `Debug`.
+//! Secret values: PINs and SigV4 secret keys (loaded from a file or the
+//! environment) and XKS plaintexts. All are zeroized on drop and redacted
+//! in `Debug`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -94,6 +95,64 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Text that carries a secret, such as the base64 `plaintext` of an XKS
+/// encrypt request or decrypt response: zeroized on drop, redacted in
+/// `Debug`, and a plain JSON string on the wire.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretText(Zeroizing<String>);
+
+impl SecretText {
+    /// Wraps text as a secret.
+    pub fn new(text: String) -> Self {
+        SecretText(Zeroizing::new(text))
+    }
+
+    /// The text; callers must not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl serde::Serialize for SecretText {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(SecretText::new)
+    }
+}
+
+/// Serializes `value` to JSON in a buffer sized exactly beforehand and
+/// wiped on drop, for bodies that carry a [`SecretText`]: a buffer that
+/// grew while being written would leave copies of the secret behind in
+/// the memory it gave back.
+pub fn secret_json<T: serde::Serialize>(value: &T) -> serde_json::Result<Zeroizing<Vec<u8>>> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value)?;
+    let mut out = Zeroizing::new(Vec::with_capacity(count.0));
+    serde_json::to_writer(&mut *out, value)?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +161,18 @@ mod tests {
     fn debug_is_redacted() {
         let s = Secret::new(b"hunter2".to_vec());
         assert_eq!(format!("{s:?}"), "<redacted>");
+        let t = SecretText::new("aHVudGVyMg==".into());
+        assert_eq!(format!("{t:?}"), "<redacted>");
+    }
+
+    #[test]
+    fn secret_text_is_a_plain_json_string() {
+        let t: SecretText = serde_json::from_str("\"aHVudGVyMg==\"").unwrap();
+        assert_eq!(t.expose(), "aHVudGVyMg==");
+        assert_eq!(serde_json::to_string(&t).unwrap(), "\"aHVudGVyMg==\"");
+        let body = secret_json(&t).unwrap();
+        assert_eq!(&body[..], b"\"aHVudGVyMg==\"");
+        assert_eq!(body.capacity(), body.len(), "sized exactly, never grown");
     }
 
     #[test]

@@ -17,9 +17,9 @@ use serde::de::DeserializeOwned;
 use xks_proxy::api::types::{
     DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, RequestMetadata,
 };
-use xks_proxy::secret::Secret;
+use xks_proxy::secret::{secret_json, Secret, SecretText};
 use xks_proxy::sigv4::{Signer, XKS_SERVICE};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::edk::{WrappedKey, PROVIDER_ID, TAG_LEN};
 use crate::errors;
@@ -400,16 +400,14 @@ impl XksKeyring {
         let key_name = key.to_string();
         let metadata = self.metadata(key, Operation::Encrypt)?;
         let request_id = metadata.kms_request_id.clone();
-        let mut request = EncryptRequest {
+        let request = EncryptRequest {
             request_metadata: metadata,
-            plaintext: STANDARD.encode(data_key.expose_secret()),
+            plaintext: SecretText::new(STANDARD.encode(data_key.expose_secret())),
             encryption_algorithm: "AES_GCM".to_owned(),
             additional_authenticated_data: b64_opt(aad),
             ciphertext_data_integrity_value_algorithm: Some("SHA_256".to_owned()),
         };
-        let body = serde_json::to_vec(&request).map(Zeroizing::new);
-        request.plaintext.zeroize();
-        let body = body.map_err(|e| KeyringError::WrapFailed {
+        let body = secret_json(&request).map_err(|e| KeyringError::WrapFailed {
             keyring: key_name.clone(),
             reason: format!("cannot serialize the request: {e}"),
         })?;
@@ -490,11 +488,12 @@ impl XksKeyring {
                 keyring: key_name.clone(),
                 reason: format!("cannot serialize the request: {e}"),
             })?;
-        let mut answer: DecryptResponse = self
+        let answer: DecryptResponse = self
             .call(key, Operation::Decrypt, &request_id, body)
             .await?;
-        let plaintext = STANDARD.decode(&answer.plaintext).map(Zeroizing::new);
-        answer.plaintext.zeroize();
+        let plaintext = STANDARD
+            .decode(answer.plaintext.expose())
+            .map(Zeroizing::new);
         let plaintext = plaintext.map_err(|_| {
             errors::invalid_response(&key_name, "decrypt answer: plaintext is not base64")
         })?;

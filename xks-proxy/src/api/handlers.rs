@@ -14,6 +14,7 @@ use super::types::{
 use crate::app::KeyStore;
 use crate::hsm::gcm::{MAX_AAD_LEN, MAX_METADATA_LEN, TAG_LEN};
 use crate::hsm::{DecryptInput, EncryptInput, KeyStatus};
+use crate::secret::{secret_json, Secret, SecretText};
 
 /// A request body parsed for its operation.
 #[derive(Debug)]
@@ -85,17 +86,19 @@ fn require_aes_gcm(alg: &str) -> Result<(), XksError> {
     }
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, XksError> {
-    serde_json::to_vec(v)
+/// A response body, wiped when dropped (a decrypt's holds the plaintext).
+fn to_json<T: serde::Serialize>(v: &T) -> Result<Zeroizing<Vec<u8>>, XksError> {
+    secret_json(v)
         .map_err(|_| XksError::new(super::ErrorName::InternalException, "serialization failed"))
 }
 
-/// Runs a key operation. Health is answered by [`crate::health`].
+/// Runs a key operation and returns the response body. Health is answered
+/// by [`crate::health`].
 pub async fn execute(
     store: &KeyStore,
     key_id: &str,
     req: ParsedRequest,
-) -> Result<Vec<u8>, XksError> {
+) -> Result<Zeroizing<Vec<u8>>, XksError> {
     match req {
         ParsedRequest::Health(_) => to_json(&store.health.response(&store.hsm).await),
         ParsedRequest::Metadata(_) => {
@@ -120,7 +123,7 @@ pub async fn execute(
                     ))
                 }
             };
-            let plaintext = Zeroizing::new(b64("plaintext", &r.plaintext)?);
+            let plaintext = Secret::new(b64("plaintext", r.plaintext.expose())?);
             let aad = opt_b64(
                 "additionalAuthenticatedData",
                 r.additional_authenticated_data.as_deref(),
@@ -181,8 +184,43 @@ pub async fn execute(
             }
             let plaintext = store.hsm.decrypt(key_id, input).await?;
             to_json(&DecryptResponse {
-                plaintext: STANDARD.encode(&plaintext),
+                plaintext: SecretText::new(STANDARD.encode(plaintext.expose())),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plaintexts_never_show_in_debug() {
+        // "top secret data key!" in base64.
+        let secret = "dG9wIHNlY3JldCBkYXRhIGtleSE=";
+        let body = format!(
+            r#"{{"requestMetadata":{{"awsPrincipalArn":"arn:aws:iam::1:root","kmsOperation":"Encrypt","kmsRequestId":"r"}},"plaintext":"{secret}","encryptionAlgorithm":"AES_GCM"}}"#
+        );
+        let parsed = parse(Operation::Encrypt, body.as_bytes()).expect("parses");
+        let ParsedRequest::Encrypt(request) = &parsed else {
+            panic!("an encrypt request");
+        };
+        assert_eq!(request.plaintext.expose(), secret);
+        assert!(!format!("{parsed:?}").contains(secret));
+        let input = EncryptInput {
+            plaintext: Secret::new(b64("plaintext", request.plaintext.expose()).unwrap()),
+            aad: Vec::new(),
+            cdiv: false,
+        };
+        let shown = format!("{input:?}");
+        assert!(!shown.contains("116, 111, 112") && !shown.contains("top secret"));
+        let response = DecryptResponse {
+            plaintext: SecretText::new(secret.to_owned()),
+        };
+        assert!(!format!("{response:?}").contains(secret));
+        assert!(to_json(&response)
+            .unwrap()
+            .windows(secret.len())
+            .any(|w| w == secret.as_bytes()));
     }
 }

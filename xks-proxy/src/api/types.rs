@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::secret::SecretText;
+
 /// `requestMetadata`. Only the two fields every operation carries are
 /// required; the rest are logged when present and otherwise not validated.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -48,8 +50,8 @@ pub struct MetadataOnlyRequest {
 pub struct EncryptRequest {
     /// The request metadata.
     pub request_metadata: RequestMetadata,
-    /// Base64 plaintext.
-    pub plaintext: String,
+    /// Base64 plaintext (a secret: zeroized, redacted in `Debug`).
+    pub plaintext: SecretText,
     /// Must be `AES_GCM`.
     pub encryption_algorithm: String,
     /// Base64 AAD.
@@ -104,8 +106,8 @@ pub struct DecryptRequest {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct DecryptResponse {
-    /// Base64 plaintext.
-    pub plaintext: String,
+    /// Base64 plaintext (a secret: zeroized, redacted in `Debug`).
+    pub plaintext: SecretText,
 }
 
 /// Metadata response.

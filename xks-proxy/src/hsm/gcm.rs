@@ -13,10 +13,10 @@ use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::ObjectHandle;
 use cryptoki::session::Session;
-use zeroize::Zeroizing;
 
 use super::HsmError;
 use crate::config::IvSource;
+use crate::secret::Secret;
 
 /// Tag length in bytes.
 pub const TAG_LEN: usize = 16;
@@ -33,8 +33,8 @@ pub const MAX_METADATA_LEN: usize = 20;
 /// An encrypt request, decoded.
 #[derive(Debug)]
 pub struct EncryptInput {
-    /// The plaintext (zeroized on drop).
-    pub plaintext: Zeroizing<Vec<u8>>,
+    /// The plaintext (zeroized on drop, redacted in `Debug`).
+    pub plaintext: Secret,
     /// The request AAD (empty when absent).
     pub aad: Vec<u8>,
     /// Whether a CDIV was requested.
@@ -127,11 +127,11 @@ fn hsm_decrypt(
     iv: &[u8],
     full_aad: &[u8],
     ct_and_tag: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, HsmError> {
+) -> Result<Secret, HsmError> {
     let mut iv = iv.to_vec();
     let params = GcmParams::new(&mut iv, full_aad, ((TAG_LEN * 8) as u64).into())?;
     s.decrypt(&Mechanism::AesGcm(params), key, ct_and_tag)
-        .map(Zeroizing::new)
+        .map(Secret::new)
         .map_err(map_decrypt_error)
 }
 
@@ -150,7 +150,7 @@ pub fn encrypt(
     }
     let out = {
         let params = GcmParams::new(&mut iv, &full_aad, ((TAG_LEN * 8) as u64).into())?;
-        s.encrypt(&Mechanism::AesGcm(params), key, &input.plaintext)
+        s.encrypt(&Mechanism::AesGcm(params), key, input.plaintext.expose())
             .map_err(|e| map_usage_error(e, "encrypt"))?
     };
     // An HSM that was expected to write its IV and did not would make every
@@ -158,10 +158,11 @@ pub fn encrypt(
     if iv_source == IvSource::Hsm && iv.iter().all(|b| *b == 0) {
         return Err(HsmError::Unexpected("HSM did not generate an IV"));
     }
-    if out.len() != input.plaintext.len() + TAG_LEN {
+    let plaintext = input.plaintext.expose();
+    if out.len() != plaintext.len() + TAG_LEN {
         return Err(HsmError::Unexpected("ciphertext length"));
     }
-    let (ct, tag) = out.split_at(input.plaintext.len());
+    let (ct, tag) = out.split_at(plaintext.len());
     let cdiv = input
         .cdiv
         .then(|| cdiv(&input.aad, &metadata, &iv, ct, tag));
@@ -170,7 +171,7 @@ pub fn encrypt(
             HsmError::InvalidCiphertext => HsmError::VerificationFailed,
             other => other,
         })?;
-        constant_time::verify_slices_are_equal(&back, &input.plaintext)
+        constant_time::verify_slices_are_equal(back.expose(), plaintext)
             .map_err(|_| HsmError::VerificationFailed)?;
     }
     Ok(EncryptOutput {
@@ -183,11 +184,7 @@ pub fn encrypt(
 }
 
 /// Decrypts; any authentication failure is [`HsmError::InvalidCiphertext`].
-pub fn decrypt(
-    s: &Session,
-    key: ObjectHandle,
-    input: &DecryptInput,
-) -> Result<Zeroizing<Vec<u8>>, HsmError> {
+pub fn decrypt(s: &Session, key: ObjectHandle, input: &DecryptInput) -> Result<Secret, HsmError> {
     let full_aad = compose_aad(&input.aad, &input.metadata)?;
     let mut ct = Vec::with_capacity(input.ciphertext.len() + TAG_LEN);
     ct.extend_from_slice(&input.ciphertext);

@@ -283,7 +283,7 @@ impl KeyStoreHsm {
         &self,
         key: &str,
         input: DecryptInput,
-    ) -> Result<zeroize::Zeroizing<Vec<u8>>, HsmError> {
+    ) -> Result<crate::secret::Secret, HsmError> {
         let label = key.to_owned();
         self.run(key, move |s, keys, generation| {
             let (handle, info) = keys.resolve(s, &label, generation)?;
