@@ -160,13 +160,14 @@ impl Transport {
     }
 
     /// POSTs `body` to `uri` with `headers`, within the request deadline;
-    /// returns the status and the body.
+    /// returns the status and the body (wiped on drop: a decrypt's answer
+    /// holds a data key).
     pub(crate) async fn post(
         &self,
         uri: &str,
         headers: &[(&str, &str)],
         body: Zeroizing<Vec<u8>>,
-    ) -> Result<(u16, Bytes), TransportError> {
+    ) -> Result<(u16, Zeroizing<Vec<u8>>), TransportError> {
         // The body may hold a data key: its buffer is zeroized when hyper
         // drops the last reference.
         let body = Bytes::from_owner(body);
@@ -181,7 +182,7 @@ impl Transport {
             }
         };
         match tokio::time::timeout(self.timeouts.request, call).await {
-            Ok(result) => result,
+            Ok(result) => result.map(|(status, body)| (status, Zeroizing::new(Vec::from(body)))),
             Err(_) => Err(TransportError::Timeout(self.timeouts.request)),
         }
     }
