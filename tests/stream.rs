@@ -252,6 +252,31 @@ fn trickle_decrypt(
     }
 }
 
+/// Decrypts `message` from sources yielding `steps` bytes at a time into
+/// buffers of `read_sizes`, and checks every combination gives `plaintext`.
+fn assert_trickles_back(
+    label: &str,
+    client: &Client,
+    message: &[u8],
+    plaintext: &[u8],
+    steps: &[usize],
+    read_sizes: &[usize],
+) {
+    for &step in steps {
+        for &read_size in read_sizes {
+            let (out, err) = trickle_decrypt(client, message, step, read_size);
+            assert!(
+                err.is_none(),
+                "{label} step {step} read {read_size}: {err:?}"
+            );
+            assert!(
+                out == plaintext,
+                "{label} step {step} read {read_size}: differs"
+            );
+        }
+    }
+}
+
 #[test]
 fn frames_decrypted_in_the_callers_buffer_split_anywhere() {
     // Reads into large buffers take the path that decrypts frames where
@@ -265,16 +290,14 @@ fn frames_decrypted_in_the_callers_buffer_split_anywhere() {
             .map(|i| (i % 251) as u8)
             .collect();
         let message = stream_encrypt(&client, &plaintext, 1000, None);
-        for step in [1, 7, wire - 1, wire, wire + 1, 4096, usize::MAX] {
-            for read_size in [wire, wire + 5, 3 * wire - 1, 64 * 1024] {
-                let (out, err) = trickle_decrypt(&client, &message, step, read_size);
-                assert!(
-                    err.is_none(),
-                    "suite {suite} step {step} read {read_size}: {err:?}"
-                );
-                assert_eq!(out, plaintext, "suite {suite} step {step} read {read_size}");
-            }
-        }
+        assert_trickles_back(
+            &format!("suite {suite}"),
+            &client,
+            &message,
+            &plaintext,
+            &[1, 7, wire - 1, wire, wire + 1, 4096, usize::MAX],
+            &[wire, wire + 5, 3 * wire - 1, 64 * 1024],
+        );
     }
 
     // Tampering and truncation on that path. 0x0478 has no footer, so the
@@ -320,16 +343,14 @@ fn frames_larger_than_the_read_buffer_with_it_decrypt_in_place() {
     for suite in SUITES {
         let client = client(suite, frame);
         let message = stream_encrypt(&client, &plaintext, 1 << 20, None);
-        for step in [15, 16, 17, 4096, wire - 1, wire + 1, usize::MAX] {
-            for read_size in [frame as usize, frame as usize + 8] {
-                let (out, err) = trickle_decrypt(&client, &message, step, read_size);
-                assert!(
-                    err.is_none(),
-                    "suite {suite} step {step} read {read_size}: {err:?}"
-                );
-                assert_eq!(out, plaintext, "suite {suite} step {step} read {read_size}");
-            }
-        }
+        assert_trickles_back(
+            &format!("suite {suite}"),
+            &client,
+            &message,
+            &plaintext,
+            &[15, 16, 17, 4096, wire - 1, wire + 1, usize::MAX],
+            &[frame as usize, frame as usize + 8],
+        );
     }
 
     // Tampering with each part of a frame, and truncation inside each part.
