@@ -216,6 +216,13 @@ impl App {
         self
     }
 
+    /// Waits until every audit record so far is written (at shutdown).
+    pub fn flush_audit(&self) {
+        if let Some(audit) = &self.audit {
+            audit.flush();
+        }
+    }
+
     /// The PKCS#11 device, for its metrics.
     pub fn with_device(mut self, device: Arc<Device>) -> Self {
         self.device = Some(device);

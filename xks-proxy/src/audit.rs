@@ -4,14 +4,23 @@
 //! from typed fields (never from request bodies), so plaintext, AAD,
 //! ciphertext, key material, PINs and SigV4 secrets cannot reach it.
 //!
-//! Lines are written under a mutex with one `write` call each, so lines
-//! from concurrent requests never interleave, and a reader tailing the file
-//! sees whole records.
+//! # Why a writer thread
+//! A request hands its line to a queue and moves on; one thread writes the
+//! queue out, a batch per `write` call. Writing from the request itself put
+//! a file write on the reactor threads that carry TLS and HTTP, where a
+//! write that waits on the disk (journal commits, page writeback) stalled
+//! every connection of that thread. Lines stay whole and never interleave
+//! (one writer, whole lines per batch). A full queue (a disk stalled for
+//! tens of thousands of requests) makes requests wait rather than drop
+//! records: the audit log is complete or the proxy slows down.
+//! [`AuditLog::flush`] waits until everything queued is written; the proxy
+//! calls it after draining at shutdown, and dropping the log does the same.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -69,19 +78,77 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// Records queued at most before requests wait for the writer.
+const QUEUE: usize = 65_536;
+/// Bytes the writer gathers before a `write` call, when more are queued.
+const BATCH: usize = 64 * 1024;
+
 enum Sink {
     Stdout,
     File(File),
 }
 
-/// Where audit records go.
+impl Sink {
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Sink::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(bytes).and_then(|()| out.flush())
+            }
+            // O_APPEND: each batch lands at the end, whole.
+            Sink::File(f) => f.write_all(bytes),
+        }
+    }
+}
+
+enum Message {
+    Line(Vec<u8>),
+    /// Answered once every line queued before it is written.
+    Flush(mpsc::Sender<()>),
+}
+
+/// Where audit records go: a queue drained by one writer thread.
 pub struct AuditLog {
-    sink: Mutex<Sink>,
+    queue: Option<SyncSender<Message>>,
+    writer: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("AuditLog")
+    }
+}
+
+/// The writer thread: takes what is queued, writes it in batches, and
+/// answers flushes once the lines before them are out.
+fn write_queue(mut sink: Sink, queue: Receiver<Message>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut flushes = Vec::new();
+    let mut write_out = |batch: &mut Vec<u8>| {
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = sink.write_all(batch) {
+            tracing::error!(error = %e, "audit write failed");
+        }
+        batch.clear();
+    };
+    while let Ok(first) = queue.recv() {
+        let mut next = Some(first);
+        while let Some(message) = next {
+            match message {
+                Message::Line(line) => batch.extend_from_slice(&line),
+                Message::Flush(done) => flushes.push(done),
+            }
+            if batch.len() >= BATCH {
+                write_out(&mut batch);
+            }
+            next = queue.try_recv().ok();
+        }
+        write_out(&mut batch);
+        for done in flushes.drain(..) {
+            let _ = done.send(());
+        }
     }
 }
 
@@ -98,12 +165,17 @@ impl AuditLog {
                     .open(base.join(output))?,
             )
         };
+        let (queue, receiver) = mpsc::sync_channel(QUEUE);
+        let writer = std::thread::Builder::new()
+            .name("xks-audit".into())
+            .spawn(move || write_queue(sink, receiver))?;
         Ok(AuditLog {
-            sink: Mutex::new(sink),
+            queue: Some(queue),
+            writer: Some(writer),
         })
     }
 
-    /// Writes one record as one line. A failed write is reported on the
+    /// Queues one record as one line. A failure is reported on the
     /// diagnostic log, never to the client: the request already happened.
     pub fn write(&self, rec: &AuditRecord) {
         let mut line = match serde_json::to_vec(rec) {
@@ -114,17 +186,39 @@ impl AuditLog {
             }
         };
         line.push(b'\n');
-        let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
-        let result = match &mut *sink {
-            Sink::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(&line).and_then(|()| out.flush())
+        let Some(queue) = &self.queue else { return };
+        let sent = match queue.try_send(Message::Line(line)) {
+            Ok(()) => Ok(()),
+            // The writer is far behind: wait for room rather than lose the
+            // record.
+            Err(TrySendError::Full(message)) => {
+                tracing::warn!("audit queue full: requests wait for the audit writer");
+                queue.send(message).map_err(|_| ())
             }
-            // O_APPEND: one write_all of a short line is one write(2).
-            Sink::File(f) => f.write_all(&line),
+            Err(TrySendError::Disconnected(_)) => Err(()),
         };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "audit write failed");
+        if sent.is_err() {
+            tracing::error!("audit writer has stopped; record not written");
+        }
+    }
+
+    /// Waits until every record queued so far is written.
+    pub fn flush(&self) {
+        let (done, wait) = mpsc::channel();
+        if let Some(queue) = &self.queue {
+            if queue.send(Message::Flush(done)).is_ok() {
+                let _ = wait.recv();
+            }
+        }
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer once it has written the rest.
+        drop(self.queue.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
         }
     }
 }
@@ -151,11 +245,51 @@ mod tests {
         };
         log.write(&rec);
         log.write(&rec);
+        log.flush();
         let text = std::fs::read_to_string(dir.path().join("audit.log")).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
         let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
         assert_eq!(v["outcome"], "OK");
         assert!(v["kmsRequestId"].is_null());
+    }
+
+    #[test]
+    fn concurrent_records_are_whole_lines_and_dropping_writes_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = std::sync::Arc::new(AuditLog::open("audit.log", dir.path()).unwrap());
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for i in 0..5_000 {
+                        log.write(&AuditRecord {
+                            time: rfc3339(SystemTime::now()),
+                            kms_request_id: Some(format!("{t}-{i}")),
+                            outcome: "OK",
+                            status: 200,
+                            ..Default::default()
+                        });
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        // Dropping the last handle writes everything still queued.
+        drop(std::sync::Arc::into_inner(log).expect("last handle"));
+        let text = std::fs::read_to_string(dir.path().join("audit.log")).unwrap();
+        let mut ids: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("a whole record");
+                v["kmsRequestId"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(ids.len(), 20_000);
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 20_000, "every record exactly once");
     }
 }

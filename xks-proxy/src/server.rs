@@ -435,5 +435,8 @@ pub async fn serve_until(
             "drain deadline passed; exiting with requests still in flight"
         ),
     }
+    // The drained requests' audit records are on disk before the process
+    // reports that it has stopped.
+    app.flush_audit();
     Ok(())
 }

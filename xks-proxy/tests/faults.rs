@@ -70,8 +70,7 @@ fn fault_options() -> Options {
 /// in the log and metrics.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_lost_underneath_are_recovered_transparently() {
-    let metrics_addr = free_addr();
-    let proxy = Proxy::start(Options {
+    let (proxy, metrics_addr) = Proxy::start_with_metrics(|metrics_addr| Options {
         tables_extra: format!("[metrics]\nlisten = \"{metrics_addr}\"\n"),
         ..fault_options()
     });

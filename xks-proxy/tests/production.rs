@@ -56,11 +56,23 @@ fn encrypt_as(principal: &str, plaintext: &[u8], aad: &[u8]) -> Value {
     })
 }
 
-fn audit_lines(proxy: &Proxy) -> Vec<Value> {
-    let text = std::fs::read_to_string(proxy.dir.path().join("audit.log")).unwrap_or_default();
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("audit line {l:?}: {e}")))
-        .collect()
+/// The audit log's records once it holds `expected` of them (its writer
+/// thread writes a request's line just after the response leaves), or
+/// whatever it holds after five seconds.
+fn audit_lines(proxy: &Proxy, expected: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(proxy.dir.path().join("audit.log")).unwrap_or_default();
+        if text.lines().count() >= expected || Instant::now() > deadline {
+            return text
+                .lines()
+                .map(|l| {
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("audit line {l:?}: {e}"))
+                })
+                .collect();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Authorization: allowed, denied by principal, explicit deny over allow,
@@ -68,8 +80,7 @@ fn audit_lines(proxy: &Proxy) -> Vec<Value> {
 /// and the metrics that count all of it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorization_audit_and_metrics() {
-    let metrics_addr = free_addr();
-    let proxy = Proxy::start(Options {
+    let (proxy, metrics_addr) = Proxy::start_with_metrics(|metrics_addr| Options {
         store_a_extra: "policy = \"policy.toml\"".into(),
         tables_extra: format!(
             "[audit]\noutput = \"audit.log\"\n[metrics]\nlisten = \"{metrics_addr}\"\n"
@@ -191,7 +202,7 @@ async fn authorization_audit_and_metrics() {
     }
 
     // Audit: one line per request (the 13 above), each a complete record.
-    let lines = audit_lines(&proxy);
+    let lines = audit_lines(&proxy, 13);
     assert_eq!(lines.len(), 13, "{lines:#?}");
     for l in &lines {
         let obj = l.as_object().unwrap();
@@ -345,8 +356,7 @@ async fn authorization_audit_and_metrics() {
 /// ThrottlingException, health is not throttled, and the bucket refills.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quota_throttles_per_key_store() {
-    let metrics_addr = free_addr();
-    let proxy = Proxy::start(Options {
+    let (proxy, metrics_addr) = Proxy::start_with_metrics(|metrics_addr| Options {
         store_a_extra: "[key_store.quota]\nrequests_per_second = 2.0\nburst = 5.0".into(),
         tables_extra: format!("[metrics]\nlisten = \"{metrics_addr}\"\n"),
         ..Default::default()

@@ -283,6 +283,27 @@ pub fn bin() -> &'static str {
 
 impl Proxy {
     pub fn start(opts: Options) -> Proxy {
+        Proxy::try_start(opts).unwrap_or_else(|log| panic!("proxy did not start:\n{log}"))
+    }
+
+    /// Starts a proxy whose metrics listener (configured by `make`) is on a
+    /// free port. The port is found by binding and releasing it, so another
+    /// socket may take it first: startup is then retried on a new port.
+    pub fn start_with_metrics(make: impl Fn(SocketAddr) -> Options) -> (Proxy, SocketAddr) {
+        let mut log = String::new();
+        for _ in 0..5 {
+            let addr = free_addr();
+            match Proxy::try_start(make(addr)) {
+                Ok(proxy) => return (proxy, addr),
+                Err(e) if e.contains("in use") => log = e,
+                Err(e) => panic!("proxy did not start:\n{e}"),
+            }
+        }
+        panic!("proxy did not start:\n{log}");
+    }
+
+    /// Starts a proxy; on failure, its log.
+    pub fn try_start(opts: Options) -> Result<Proxy, String> {
         let dir = tempfile::tempdir().unwrap();
         let hsm = SoftHsm::new(dir.path());
         hsm.init_token("tokA");
@@ -370,7 +391,7 @@ impl Proxy {
                 .unwrap()
                 .read_to_string(&mut log)
                 .unwrap();
-            panic!("proxy did not start:\n{log}");
+            return Err(log);
         }
         let addr: SocketAddr = line
             .trim()
@@ -383,7 +404,7 @@ impl Proxy {
             let mut sink = String::new();
             let _ = reader.read_to_string(&mut sink);
         });
-        Proxy {
+        Ok(Proxy {
             dir,
             hsm,
             pki,
@@ -392,7 +413,7 @@ impl Proxy {
             addr,
             child,
             creds_a,
-        }
+        })
     }
 
     pub fn pid(&self) -> u32 {
