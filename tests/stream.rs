@@ -661,3 +661,147 @@ async fn tokio_streams_round_trip_and_detect_truncation() {
             .is_err());
     }
 }
+
+/// A tokio source that yields at most `step` bytes per read, and every
+/// other read first answers "not ready" (waking itself), as sockets do.
+/// With `stall_after`, it never answers again once that many bytes are out.
+struct AsyncTrickle<'a> {
+    data: &'a [u8],
+    step: usize,
+    ready: bool,
+    stall_after: Option<usize>,
+    sent: usize,
+}
+
+impl tokio::io::AsyncRead for AsyncTrickle<'_> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.stall_after.is_some_and(|limit| self.sent >= limit) {
+            return std::task::Poll::Pending;
+        }
+        if !self.ready {
+            self.ready = true;
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        self.ready = false;
+        let limit = self.stall_after.map_or(usize::MAX, |l| l - self.sent);
+        let n = buf
+            .remaining()
+            .min(self.step)
+            .min(self.data.len())
+            .min(limit);
+        buf.put_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        self.sent += n;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+fn trickle(data: &[u8], step: usize) -> AsyncTrickle<'_> {
+    AsyncTrickle {
+        data,
+        step,
+        ready: false,
+        stall_after: None,
+        sent: 0,
+    }
+}
+
+#[tokio::test]
+async fn tokio_streams_through_piecemeal_sources() {
+    // Sources that return a few bytes at a time, or a few frames, with
+    // "not ready" in between: both directions round trip, a flipped bit
+    // releases only frames before it, and a declared length is enforced.
+    let frame = 4096u32;
+    let wire = 4 + 12 + frame as usize + 16;
+    let plaintext: Vec<u8> = (0..frame as usize * 40 + 5)
+        .map(|i| (i % 247) as u8)
+        .collect();
+    for suite in SUITES {
+        let client = client(suite, frame);
+        for step in [1000, wire + 3, 100_000] {
+            let mut message = Vec::new();
+            let len = Some(plaintext.len() as u64);
+            let read = client
+                .encrypt_stream(
+                    &mut trickle(&plaintext, step),
+                    &mut message,
+                    &context(),
+                    len,
+                )
+                .await
+                .expect("encrypt");
+            assert_eq!(read, plaintext.len() as u64);
+            let mut out = Vec::new();
+            client
+                .decrypt_stream(&mut trickle(&message, step), &mut out, &context())
+                .await
+                .expect("decrypt");
+            assert!(out == plaintext, "suite {suite} step {step}");
+        }
+        let mut message = Vec::new();
+        let short = Some(plaintext.len() as u64 - 1);
+        assert!(client
+            .encrypt_stream(
+                &mut trickle(&plaintext, 5000),
+                &mut message,
+                &context(),
+                short
+            )
+            .await
+            .is_err());
+    }
+
+    let client = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, frame);
+    let mut message = Vec::new();
+    client
+        .encrypt_stream(&mut &plaintext[..], &mut message, &context(), None)
+        .await
+        .expect("encrypt");
+    let header_len = message.len() - (40 * wire + 4 + 4 + 12 + 4 + 5 + 16);
+    for damaged in [0, 17, 39] {
+        let mut tampered = message.clone();
+        tampered[header_len + damaged * wire + 100] ^= 1;
+        let mut out = Vec::new();
+        let result = client
+            .decrypt_stream(&mut trickle(&tampered, 7000), &mut out, &context())
+            .await;
+        assert!(result.is_err(), "frame {damaged} tampered: accepted");
+        assert!(out.len() <= damaged * frame as usize);
+        assert!(out == plaintext[..out.len()]);
+    }
+}
+
+#[tokio::test]
+async fn tokio_decrypt_writes_verified_frames_before_waiting_for_more() {
+    // The source delivers ten whole frames and then stalls: those frames
+    // reach the writer although the message has not ended.
+    let frame = 4096u32;
+    let wire = 4 + 12 + frame as usize + 16;
+    let plaintext: Vec<u8> = (0..frame as usize * 40).map(|i| (i % 241) as u8).collect();
+    let client = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, frame);
+    let mut message = Vec::new();
+    client
+        .encrypt_stream(&mut &plaintext[..], &mut message, &context(), None)
+        .await
+        .expect("encrypt");
+    let header_len = message.len() - (39 * wire + 4 + 4 + 12 + 4 + frame as usize + 16);
+    let mut source = trickle(&message, 3000);
+    source.stall_after = Some(header_len + 10 * wire);
+    let mut out = Vec::new();
+    let stalled = tokio::time::timeout(
+        Duration::from_millis(300),
+        client.decrypt_stream(&mut source, &mut out, &context()),
+    )
+    .await;
+    assert!(
+        stalled.is_err(),
+        "the source stalls, so decryption cannot end"
+    );
+    assert_eq!(out.len(), 10 * frame as usize);
+    assert!(out == plaintext[..out.len()]);
+}
