@@ -12,6 +12,12 @@ use envelope::{
     RawAesKeyring, ReleasePolicy,
 };
 
+/// `len` bytes of a pattern whose period (251, a prime) is no frame length,
+/// so that equal frames never hide a misplaced one.
+fn patterned(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
 fn client(suite: AlgorithmSuite, frame: u32) -> Client {
     Client::builder()
         .keyring(Arc::new(
@@ -78,7 +84,7 @@ fn std_round_trips_match_the_in_memory_api() {
     for suite in SUITES {
         let client = client(suite, 64);
         for len in [0usize, 1, 63, 64, 65, 128, 1000] {
-            let plaintext: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let plaintext = patterned(len);
             for write_size in [1usize, 7, 64, 4096] {
                 let message = stream_encrypt(&client, &plaintext, write_size, None);
                 let in_memory = client
@@ -286,9 +292,7 @@ fn frames_decrypted_in_the_callers_buffer_split_anywhere() {
     let wire = 4 + 12 + frame as usize + 16;
     for suite in SUITES {
         let client = client(suite, frame);
-        let plaintext: Vec<u8> = (0..frame as usize * 40 + 17)
-            .map(|i| (i % 251) as u8)
-            .collect();
+        let plaintext = patterned(frame as usize * 40 + 17);
         let message = stream_encrypt(&client, &plaintext, 1000, None);
         assert_trickles_back(
             &format!("suite {suite}"),
@@ -304,9 +308,7 @@ fn frames_decrypted_in_the_callers_buffer_split_anywhere() {
     // header's length is known from the end: 40 regular frames, then a
     // final frame of 4 + 4 + 12 + 4 + 17 + 16 bytes.
     let client = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, frame);
-    let plaintext: Vec<u8> = (0..frame as usize * 40 + 17)
-        .map(|i| (i % 251) as u8)
-        .collect();
+    let plaintext = patterned(frame as usize * 40 + 17);
     let message = stream_encrypt(&client, &plaintext, 1000, None);
     let header_len = message.len() - (40 * wire + 57);
     for step in [7, wire + 1, usize::MAX] {
@@ -337,9 +339,7 @@ fn frames_larger_than_the_read_buffer_with_it_decrypt_in_place() {
     // frame's head and tag aside. Sources split frames anywhere.
     let frame = 64 * 1024u32;
     let wire = 4 + 12 + frame as usize + 16;
-    let plaintext: Vec<u8> = (0..frame as usize * 6 + 17)
-        .map(|i| (i % 251) as u8)
-        .collect();
+    let plaintext = patterned(frame as usize * 6 + 17);
     for suite in SUITES {
         let client = client(suite, frame);
         let message = stream_encrypt(&client, &plaintext, 1 << 20, None);
@@ -389,7 +389,7 @@ fn frame_sized_writes_of_a_declared_length_give_the_same_message() {
     for suite in SUITES {
         let client = client(suite, frame);
         for len in [frame as usize * 5, frame as usize * 5 + 9, frame as usize] {
-            let plaintext: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            let plaintext = patterned(len);
             let declared = stream_encrypt(&client, &plaintext, frame as usize, Some(len as u64));
             let undeclared = stream_encrypt(&client, &plaintext, frame as usize, None);
             // (A signature's DER length varies, so compare unsigned suites.)
@@ -452,7 +452,7 @@ fn jagged_reads_switching_between_paths_release_only_verified_frames() {
     // and frames split around it, with bytes carried from one to the next.
     let frame = 64 * 1024usize;
     let wire = 4 + 12 + frame + 16;
-    let plaintext: Vec<u8> = (0..frame * 7 + 1000).map(|i| (i % 249) as u8).collect();
+    let plaintext = patterned(frame * 7 + 1000);
     let decrypt = |client: &Client, message: &[u8], seed: u64| {
         let source = Jagged {
             data: message,
@@ -718,9 +718,7 @@ async fn tokio_streams_through_piecemeal_sources() {
     // releases only frames before it, and a declared length is enforced.
     let frame = 4096u32;
     let wire = 4 + 12 + frame as usize + 16;
-    let plaintext: Vec<u8> = (0..frame as usize * 40 + 5)
-        .map(|i| (i % 247) as u8)
-        .collect();
+    let plaintext = patterned(frame as usize * 40 + 5);
     for suite in SUITES {
         let client = client(suite, frame);
         for step in [1000, wire + 3, 100_000] {
@@ -782,7 +780,7 @@ async fn tokio_decrypt_writes_verified_frames_before_waiting_for_more() {
     // reach the writer although the message has not ended.
     let frame = 4096u32;
     let wire = 4 + 12 + frame as usize + 16;
-    let plaintext: Vec<u8> = (0..frame as usize * 40).map(|i| (i % 241) as u8).collect();
+    let plaintext = patterned(frame as usize * 40);
     let client = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, frame);
     let mut message = Vec::new();
     client
