@@ -195,7 +195,8 @@ pub struct HsmConfig {
     /// How long a key's usage and status (read from the HSM) are reused.
     /// 0 (the default) re-reads them on every request, so `keys disable`
     /// takes effect at once; a few hundred ms saves an HSM round trip per
-    /// request at high rates.
+    /// request at high rates, and within it metadata requests make no HSM
+    /// call at all.
     #[serde(default)]
     pub key_info_cache_ms: u64,
     /// TEST ONLY. When true, SIGUSR1 makes the proxy close every PKCS#11

@@ -397,6 +397,46 @@ async fn quota_throttles_per_key_store() {
     );
 }
 
+/// With `key_info_cache_ms` set, a metadata request within the TTL of the
+/// last read is answered from the cache without an HSM call (no session,
+/// no blocking thread); encrypt still goes to the HSM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_key_info_answers_metadata_without_the_hsm() {
+    let (proxy, metrics_addr) = Proxy::start_with_metrics(|metrics_addr| Options {
+        hsm_extra: "key_info_cache_ms = 60000".into(),
+        tables_extra: format!("[metrics]\nlisten = \"{metrics_addr}\"\n"),
+        ..Default::default()
+    });
+    let c = proxy.client();
+    let mp = key_path(PREFIX_A, "k1", "metadata");
+    let body = json!({"requestMetadata": meta("DescribeKey")});
+    let first = c.post(&mp, &body).await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.json);
+    for _ in 0..3 {
+        let again = c.post(&mp, &body).await;
+        assert_eq!(again.status, StatusCode::OK);
+        assert_eq!(again.json, first.json);
+    }
+    let ep = key_path(PREFIX_A, "k1", "encrypt");
+    let enc = c.post(&ep, &encrypt_as(ALICE, b"plaintext", b"")).await;
+    assert_eq!(enc.status, StatusCode::OK, "{:?}", enc.json);
+    let text = Proxy::scrape(metrics_addr);
+    let series = |s: &str| metric(&text, s);
+    assert_eq!(
+        series("xks_requests_total{operation=\"metadata\",outcome=\"OK\"}"),
+        Some(4.0)
+    );
+    assert_eq!(
+        series("xks_hsm_duration_seconds_count{operation=\"metadata\"}"),
+        Some(1.0),
+        "only the first metadata request may reach the HSM"
+    );
+    assert_eq!(
+        series("xks_hsm_duration_seconds_count{operation=\"encrypt\"}"),
+        Some(1.0)
+    );
+}
+
 /// SIGTERM drains: a request in flight (held up by a stalled HSM) still
 /// gets its answer, then the process exits 0; new connections are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,7 +25,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use cryptoki::context::{CInitializeArgs, Pkcs11};
@@ -200,6 +200,16 @@ impl Device {
         // point that matters: the worst case is a module marked missing,
         // which the next recovery repairs.
         self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The module's generation, or `None` while a recovery holds the
+    /// state. Never blocks, so async code may call it.
+    pub fn generation_now(&self) -> Option<u64> {
+        match self.state.try_read() {
+            Ok(st) => Some(st.generation),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner().generation),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, State> {

@@ -135,7 +135,7 @@ impl KeyCache {
             .copied()
             .filter(|c| c.generation == generation);
         if let Some(c) = cached {
-            if !self.info_ttl.is_zero() && c.read_at.elapsed() < self.info_ttl {
+            if self.is_fresh(&c) {
                 return Ok((c.handle, c.info));
             }
             match read_info(s, c.handle) {
@@ -154,6 +154,21 @@ impl KeyCache {
         let info = read_info(s, h)?;
         self.store(label, generation, h, info);
         Ok((h, info))
+    }
+
+    /// The key's usage and status if read on `generation` less than the
+    /// info TTL ago: what [`Self::resolve`] would return without touching
+    /// the HSM.
+    pub fn fresh_info(&self, label: &str, generation: u64) -> Option<KeyInfo> {
+        if self.info_ttl.is_zero() {
+            return None;
+        }
+        let cached = self.map().get(label).copied()?;
+        (cached.generation == generation && self.is_fresh(&cached)).then_some(cached.info)
+    }
+
+    fn is_fresh(&self, cached: &Cached) -> bool {
+        cached.read_at.elapsed() < self.info_ttl
     }
 
     fn store(&self, label: &str, generation: u64, handle: ObjectHandle, info: KeyInfo) {
