@@ -84,7 +84,7 @@ pub fn build_app(cfg: &Config) -> Result<App, ServerError> {
             pin,
             ks.pool_size,
             cfg.hsm.session_wait(),
-        );
+        )?;
         let keys = KeyCache::new(Duration::from_millis(cfg.hsm.key_info_cache_ms));
         let hsm = KeyStoreHsm::new(pool, keys, cfg.hsm.iv_source, cfg.hsm.operation_timeout());
         let health = HealthChecker::new(

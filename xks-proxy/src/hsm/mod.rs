@@ -2,19 +2,21 @@
 //! session pool per key store, key handles by label and AES-256-GCM with the
 //! XKS AAD composition.
 //!
-//! All PKCS#11 calls run inside [`tokio::task::spawn_blocking`] (see
-//! [`KeyStoreHsm::run`]): they block, sometimes for milliseconds, and must
-//! never stall the reactor threads that carry TLS and HTTP. Every call has
-//! a deadline (session wait plus operation timeout); a caller that misses
-//! it gets [`HsmError::PoolTimeout`] or [`HsmError::OperationTimeout`]
-//! while the blocking call finishes in the background, still holding its
-//! pool permit so the pool stays bounded.
+//! All PKCS#11 calls run on the session pool's own threads
+//! ([`threads::HsmThreads`], see [`KeyStoreHsm::run`]): they block,
+//! sometimes for milliseconds, and must never stall the reactor threads
+//! that carry TLS and HTTP. Every call has a deadline (session wait plus
+//! operation timeout); a caller that misses it gets
+//! [`HsmError::PoolTimeout`] or [`HsmError::OperationTimeout`] while the
+//! blocking call finishes in the background, still holding its pool permit
+//! so the pool stays bounded.
 
 pub mod device;
 pub mod gcm;
 pub mod keys;
 pub mod module;
 pub mod pool;
+pub mod threads;
 
 use std::cell::Cell;
 use std::sync::Arc;
@@ -96,7 +98,7 @@ pub enum HsmError {
     /// Any other PKCS#11 failure.
     #[error("PKCS#11 {0}")]
     Pkcs11(#[from] CkError),
-    /// The blocking task panicked or was cancelled.
+    /// The HSM call panicked.
     #[error("HSM worker failed")]
     Worker,
 }
@@ -201,7 +203,7 @@ impl KeyStoreHsm {
         &self.pool
     }
 
-    /// Runs `f` on a pooled session on the blocking thread pool.
+    /// Runs `f` on a pooled session on the pool's HSM threads.
     ///
     /// Waits for a session up to the pool's deadline, then gives the
     /// operation `op_timeout`, a device recovery and one retry included
@@ -242,16 +244,17 @@ impl KeyStoreHsm {
         let lease = self.pool.acquire().await?;
         let deadline = Instant::now() + self.op_timeout;
         let (pool, keys) = (Arc::clone(&self.pool), Arc::clone(&self.keys));
-        let task = tokio::task::spawn_blocking(move || {
+        let answer = self.pool.threads().run(move || {
             let result = pool.run_blocking(deadline, &|s, generation| f(s, &keys, generation));
             // The permit goes back only when the HSM call has returned, even
             // if the caller stopped waiting: the pool stays bounded.
             drop(lease);
             result
         });
-        match tokio::time::timeout_at(deadline.into(), task).await {
+        match tokio::time::timeout_at(deadline.into(), answer).await {
             Ok(Ok(r)) => r,
-            Ok(Err(_join)) => Err(HsmError::Worker),
+            // The call panicked.
+            Ok(Err(_closed)) => Err(HsmError::Worker),
             Err(_) => Err(HsmError::OperationTimeout(self.op_timeout)),
         }
     }

@@ -3,8 +3,9 @@
 //! A semaphore bounds the number of sessions; a caller waits for a permit up
 //! to a deadline rather than failing when the pool is busy (a burst should
 //! queue, not error). Sessions live in the [`Device`] (so that recovery can
-//! close them all) and are opened lazily on the blocking thread that first
-//! needs one.
+//! close them all) and are opened lazily on the HSM thread that first
+//! needs one. The pool also owns the threads that make its calls (see
+//! [`HsmThreads`]), one per session.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use cryptoki::session::Session;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::device::Device;
+use super::threads::HsmThreads;
 use super::HsmError;
 use crate::secret::Secret;
 
@@ -27,6 +29,7 @@ pub struct SessionPool {
     size: usize,
     wait: Duration,
     wait_timeouts: AtomicU64,
+    threads: HsmThreads,
 }
 
 /// The right to use one session; held across the blocking operation.
@@ -36,16 +39,17 @@ pub struct Lease {
 }
 
 impl SessionPool {
-    /// A pool of at most `size` sessions on the token labelled `token`;
-    /// callers wait up to `wait` for one.
+    /// A pool of at most `size` sessions on the token labelled `token`, and
+    /// as many threads to use them; callers wait up to `wait` for one.
     pub fn new(
         device: Arc<Device>,
         token: String,
         pin: Secret,
         size: usize,
         wait: Duration,
-    ) -> Self {
-        SessionPool {
+    ) -> std::io::Result<Self> {
+        let threads = HsmThreads::start(size, "xks-hsm")?;
+        Ok(SessionPool {
             device,
             token,
             pin,
@@ -53,7 +57,8 @@ impl SessionPool {
             size,
             wait,
             wait_timeouts: AtomicU64::new(0),
-        }
+            threads,
+        })
     }
 
     /// Waits for a free slot in the pool, up to the configured deadline.
@@ -68,8 +73,8 @@ impl SessionPool {
         }
     }
 
-    /// Runs `f` on a session. Blocking: call on a blocking thread, holding a
-    /// [`Lease`].
+    /// Runs `f` on a session. Blocking: call on one of [`Self::threads`],
+    /// holding a [`Lease`].
     ///
     /// On an error that means the module or its sessions are gone (see
     /// [`HsmError::needs_recovery`]) the device is recovered and `f` runs
@@ -138,6 +143,11 @@ impl SessionPool {
     /// Requests that gave up waiting for a session.
     pub fn wait_timeouts(&self) -> u64 {
         self.wait_timeouts.load(Ordering::Relaxed)
+    }
+
+    /// The threads that make this pool's HSM calls.
+    pub fn threads(&self) -> &HsmThreads {
+        &self.threads
     }
 
     /// The device the pool draws from.
