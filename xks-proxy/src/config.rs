@@ -296,7 +296,8 @@ pub struct KeyStoreConfig {
     pub token_label: String,
     /// The token's user PIN.
     pub pin: SecretSource,
-    /// Maximum number of open sessions on the token.
+    /// Maximum number of open sessions on the token, and the number of
+    /// threads that make this key store's HSM calls (one per session).
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
     /// Label of the key the health check encrypts with.

@@ -227,16 +227,30 @@ async fn slow_hsm_times_out_inside_the_kms_budget() {
     assert_eq!(r.status, StatusCode::OK);
 
     let stall = HsmStall::start(&proxy.hsm.token_dir);
-    // The first requests wait on the HSM; once the pool's sessions are all
-    // stuck, later ones time out waiting for a session. Both are bounded.
+    // The first requests (one per session of the pool of 4) wait on the HSM
+    // for the operation timeout; once every session is stuck, later ones
+    // give up waiting for a session after the session wait, and never
+    // reach the HSM. Both are bounded.
     let mut worst = Duration::ZERO;
-    for _ in 0..6 {
+    for i in 0..6 {
         let started = Instant::now();
         let r = send_on(&mut conn, signed(&encrypt_body(b"slow")))
             .await
             .unwrap();
-        worst = worst.max(started.elapsed());
+        let took = started.elapsed();
+        worst = worst.max(took);
         assert_error(&r, 503, "DependencyTimeoutException");
+        let message = r.json["errorMessage"].as_str().unwrap_or_default();
+        if i < 4 {
+            assert!(message.contains("HSM operation exceeded"), "{i}: {message}");
+            assert!(took >= Duration::from_millis(150), "{i}: {took:?}");
+        } else {
+            assert!(
+                message.contains("no HSM session became free"),
+                "{i}: {message}"
+            );
+            assert!(took < Duration::from_millis(150), "{i}: {took:?}");
+        }
     }
     assert!(
         worst < Duration::from_millis(250),

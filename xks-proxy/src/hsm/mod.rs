@@ -8,7 +8,7 @@
 //! that carry TLS and HTTP. Every call has a deadline (session wait plus
 //! operation timeout); a caller that misses it gets
 //! [`HsmError::PoolTimeout`] or [`HsmError::OperationTimeout`] while the
-//! blocking call finishes in the background, still holding its pool permit
+//! blocking call finishes in the background, still occupying its thread,
 //! so the pool stays bounded.
 
 pub mod device;
@@ -207,7 +207,7 @@ impl KeyStoreHsm {
     ///
     /// Waits for a session up to the pool's deadline, then gives the
     /// operation `op_timeout`, a device recovery and one retry included
-    /// (see [`SessionPool::run_blocking`]). A key handle is dropped from
+    /// (see [`SessionPool::run`] and [`SessionPool::run_blocking`]). A key handle is dropped from
     /// the cache on any error that could mean it is stale.
     pub async fn run<T, F>(&self, key: &str, f: F) -> Result<T, HsmError>
     where
@@ -241,22 +241,12 @@ impl KeyStoreHsm {
         T: Send + 'static,
         F: Fn(&Session, &KeyCache, u64) -> Result<T, HsmError> + Send + 'static,
     {
-        let lease = self.pool.acquire().await?;
-        let deadline = Instant::now() + self.op_timeout;
-        let (pool, keys) = (Arc::clone(&self.pool), Arc::clone(&self.keys));
-        let answer = self.pool.threads().run(move || {
-            let result = pool.run_blocking(deadline, &|s, generation| f(s, &keys, generation));
-            // The permit goes back only when the HSM call has returned, even
-            // if the caller stopped waiting: the pool stays bounded.
-            drop(lease);
-            result
-        });
-        match tokio::time::timeout_at(deadline.into(), answer).await {
-            Ok(Ok(r)) => r,
-            // The call panicked.
-            Ok(Err(_closed)) => Err(HsmError::Worker),
-            Err(_) => Err(HsmError::OperationTimeout(self.op_timeout)),
-        }
+        let keys = Arc::clone(&self.keys);
+        self.pool
+            .run(self.op_timeout, move |pool, deadline| {
+                pool.run_blocking(deadline, &|s, generation| f(s, &keys, generation))
+            })
+            .await
     }
 
     /// Reads a key's usage and status.

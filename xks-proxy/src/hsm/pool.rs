@@ -1,23 +1,34 @@
-//! A bounded pool of logged-in sessions on one token.
+//! A bounded pool of logged-in sessions on one token, and the threads that
+//! use them.
 //!
-//! A semaphore bounds the number of sessions; a caller waits for a permit up
-//! to a deadline rather than failing when the pool is busy (a burst should
-//! queue, not error). Sessions live in the [`Device`] (so that recovery can
-//! close them all) and are opened lazily on the HSM thread that first
-//! needs one. The pool also owns the threads that make its calls (see
-//! [`HsmThreads`]), one per session.
+//! Calls wait for a free session in a queue, up to a deadline, rather than
+//! failing when the pool is busy (a burst should queue, not error). Sessions
+//! live in the [`Device`] (so that recovery can close them all) and are
+//! opened lazily on the HSM thread that first needs one; the pool has one
+//! thread per session (see [`HsmThreads`]).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cryptoki::session::Session;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::device::Device;
 use super::threads::HsmThreads;
 use super::HsmError;
 use crate::secret::Secret;
+
+/// Calls that may wait per thread before new ones are refused at once: far
+/// more than a burst needs, and a bound on what a hung HSM lets pile up.
+const QUEUE_PER_THREAD: usize = 64;
+
+/// Where a queued call is, in one atomic word that the caller and the
+/// thread settle with a compare-and-swap, so that a call is either run or
+/// given up, never both: [`QUEUED`], [`ABANDONED`], or else started, as
+/// one plus the microseconds it spent queued (so the caller knows when the
+/// call's own deadline falls).
+const QUEUED: u64 = 0;
+const ABANDONED: u64 = u64::MAX;
 
 /// A bounded session pool.
 #[derive(Debug)]
@@ -25,22 +36,25 @@ pub struct SessionPool {
     device: Arc<Device>,
     token: String,
     pin: Secret,
-    permits: Arc<Semaphore>,
     size: usize,
     wait: Duration,
     wait_timeouts: AtomicU64,
+    busy: AtomicUsize,
     threads: HsmThreads,
 }
 
-/// The right to use one session; held across the blocking operation.
-#[derive(Debug)]
-pub struct Lease {
-    _permit: OwnedSemaphorePermit,
+/// Counts a thread as busy while it lives.
+struct Busy<'a>(&'a AtomicUsize);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl SessionPool {
     /// A pool of at most `size` sessions on the token labelled `token`, and
-    /// as many threads to use them; callers wait up to `wait` for one.
+    /// as many threads to use them; calls wait up to `wait` for one.
     pub fn new(
         device: Arc<Device>,
         token: String,
@@ -48,33 +62,84 @@ impl SessionPool {
         size: usize,
         wait: Duration,
     ) -> std::io::Result<Self> {
-        let threads = HsmThreads::start(size, "xks-hsm")?;
+        let threads = HsmThreads::start(size, size.max(1) * QUEUE_PER_THREAD, "xks-hsm")?;
         Ok(SessionPool {
             device,
             token,
             pin,
-            permits: Arc::new(Semaphore::new(size)),
             size,
             wait,
             wait_timeouts: AtomicU64::new(0),
+            busy: AtomicUsize::new(0),
             threads,
         })
     }
 
-    /// Waits for a free slot in the pool, up to the configured deadline.
-    pub async fn acquire(&self) -> Result<Lease, HsmError> {
-        match tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(Lease { _permit: permit }),
-            Ok(Err(_closed)) => Err(HsmError::Worker),
-            Err(_) => {
-                self.wait_timeouts.fetch_add(1, Ordering::Relaxed);
-                Err(HsmError::PoolTimeout(self.wait))
+    /// Runs `call` on one of the pool's threads, with the deadline it must
+    /// keep (see [`Self::run_blocking`]).
+    ///
+    /// The call waits for a free thread (and so a session) up to the pool's
+    /// wait, then has `op_timeout` to finish. A call still queued at the
+    /// wait deadline is given up: [`HsmError::PoolTimeout`], and it never
+    /// runs. A call that started and is late gives
+    /// [`HsmError::OperationTimeout`] here while it finishes in the
+    /// background, still occupying its thread, so the pool stays bounded.
+    pub async fn run<T, F>(self: &Arc<Self>, op_timeout: Duration, call: F) -> Result<T, HsmError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&SessionPool, Instant) -> Result<T, HsmError> + Send + 'static,
+    {
+        let queued_at = Instant::now();
+        let state = Arc::new(AtomicU64::new(QUEUED));
+        let (pool, claim) = (Arc::clone(self), Arc::clone(&state));
+        let answer = self.threads.try_run(move || {
+            let queued_us = u64::try_from(queued_at.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let started = queued_us.saturating_add(1).min(ABANDONED - 1);
+            if claim
+                .compare_exchange(QUEUED, started, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                // Given up by its caller while queued.
+                return None;
             }
+            pool.busy.fetch_add(1, Ordering::Relaxed);
+            let _busy = Busy(&pool.busy);
+            Some(call(&pool, Instant::now() + op_timeout))
+        });
+        let Some(mut answer) = answer else {
+            return Err(self.wait_timed_out());
+        };
+        let settle = |r: Result<Option<Result<T, HsmError>>, _>| match r {
+            Ok(Some(result)) => result,
+            // `None` only for a call this caller gave up, which it no longer
+            // waits for; a closed channel means the call panicked.
+            Ok(None) | Err(_) => Err(HsmError::Worker),
+        };
+        let wait_deadline = queued_at + self.wait;
+        let started = match tokio::time::timeout_at(wait_deadline.into(), &mut answer).await {
+            Ok(r) => return settle(r),
+            Err(_) => {
+                match state.compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) => return Err(self.wait_timed_out()),
+                    Err(started) => started,
+                }
+            }
+        };
+        // It started before the wait deadline and has `op_timeout` from then.
+        let started_at = queued_at + Duration::from_micros(started - 1);
+        match tokio::time::timeout_at((started_at + op_timeout).into(), answer).await {
+            Ok(r) => settle(r),
+            Err(_) => Err(HsmError::OperationTimeout(op_timeout)),
         }
     }
 
-    /// Runs `f` on a session. Blocking: call on one of [`Self::threads`],
-    /// holding a [`Lease`].
+    fn wait_timed_out(&self) -> HsmError {
+        self.wait_timeouts.fetch_add(1, Ordering::Relaxed);
+        HsmError::PoolTimeout(self.wait)
+    }
+
+    /// Runs `f` on a session. Blocking: call from [`Self::run`]'s call.
     ///
     /// On an error that means the module or its sessions are gone (see
     /// [`HsmError::needs_recovery`]) the device is recovered and `f` runs
@@ -135,19 +200,14 @@ impl SessionPool {
         self.size
     }
 
-    /// Sessions leased right now.
+    /// Sessions in use right now: calls running on the pool's threads.
     pub fn in_use(&self) -> usize {
-        self.size.saturating_sub(self.permits.available_permits())
+        self.busy.load(Ordering::Relaxed)
     }
 
     /// Requests that gave up waiting for a session.
     pub fn wait_timeouts(&self) -> u64 {
         self.wait_timeouts.load(Ordering::Relaxed)
-    }
-
-    /// The threads that make this pool's HSM calls.
-    pub fn threads(&self) -> &HsmThreads {
-        &self.threads
     }
 
     /// The device the pool draws from.
