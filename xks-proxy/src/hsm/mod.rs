@@ -207,15 +207,22 @@ impl KeyStoreHsm {
     ///
     /// Waits for a session up to the pool's deadline, then gives the
     /// operation `op_timeout`, a device recovery and one retry included
-    /// (see [`SessionPool::run`] and [`SessionPool::run_blocking`]). A key handle is dropped from
-    /// the cache on any error that could mean it is stale.
+    /// (see [`SessionPool::run`] and [`SessionPool::run_blocking`]). A key
+    /// handle is dropped from the cache on any error that could mean it is
+    /// stale.
     pub async fn run<T, F>(&self, key: &str, f: F) -> Result<T, HsmError>
     where
         T: Send + 'static,
         F: Fn(&Session, &KeyCache, u64) -> Result<T, HsmError> + Send + 'static,
     {
         let started = Instant::now();
-        let result = self.run_inner(f).await;
+        let keys = Arc::clone(&self.keys);
+        let result = self
+            .pool
+            .run(self.op_timeout, move |pool, deadline| {
+                pool.run_blocking(deadline, &|s, generation| f(s, &keys, generation))
+            })
+            .await;
         add_hsm_time(started.elapsed());
         if let Err(e) = &result {
             if matches!(
@@ -234,19 +241,6 @@ impl KeyStoreHsm {
             }
         }
         result
-    }
-
-    async fn run_inner<T, F>(&self, f: F) -> Result<T, HsmError>
-    where
-        T: Send + 'static,
-        F: Fn(&Session, &KeyCache, u64) -> Result<T, HsmError> + Send + 'static,
-    {
-        let keys = Arc::clone(&self.keys);
-        self.pool
-            .run(self.op_timeout, move |pool, deadline| {
-                pool.run_blocking(deadline, &|s, generation| f(s, &keys, generation))
-            })
-            .await
     }
 
     /// Reads a key's usage and status.

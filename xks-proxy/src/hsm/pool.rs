@@ -127,7 +127,7 @@ impl SessionPool {
             }
         };
         // It started before the wait deadline and has `op_timeout` from then.
-        let started_at = queued_at + Duration::from_micros(started - 1);
+        let started_at = queued_at + Duration::from_micros(started.saturating_sub(1));
         match tokio::time::timeout_at((started_at + op_timeout).into(), answer).await {
             Ok(r) => settle(r),
             Err(_) => Err(HsmError::OperationTimeout(op_timeout)),
