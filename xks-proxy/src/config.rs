@@ -317,6 +317,11 @@ fn default_pool_size() -> usize {
     8
 }
 
+/// The most sessions (and HSM threads) one key store may have: well above
+/// what KMS's 1,800 requests/s need even from a slow HSM, and below where
+/// thread stacks and HSM session limits start to bite.
+const MAX_POOL_SIZE: usize = 1024;
+
 /// A SigV4 credential pair.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -404,9 +409,9 @@ impl Config {
                     ks.name
                 )));
             }
-            if ks.pool_size == 0 {
+            if !(1..=MAX_POOL_SIZE).contains(&ks.pool_size) {
                 return Err(invalid(format!(
-                    "key_store {}: pool_size must be > 0",
+                    "key_store {}: pool_size must be 1 to {MAX_POOL_SIZE} (one thread and one HSM session each)",
                     ks.name
                 )));
             }
@@ -556,6 +561,10 @@ secret = { file = "s" }
                 &format!("health_key = \"hk\"\n{q}\n"),
             )
         };
+        let pool = |n: usize| quota(&format!("pool_size = {n}"));
+        assert!(parse(&pool(1024)).is_ok());
+        assert!(parse(&pool(0)).is_err());
+        assert!(parse(&pool(1025)).is_err());
         assert!(parse(&quota("[key_store.quota]\nrequests_per_second = 10.0")).is_ok());
         assert!(parse(&quota("[key_store.quota]\nrequests_per_second = 0.0")).is_err());
         assert!(parse(&quota(
