@@ -3,11 +3,11 @@
 //! # Why not tokio's blocking pool and a semaphore
 //! The proxy used to wait for a session on an async semaphore, then hand
 //! the call to `spawn_blocking`. Measured with the load tool (SoftHSM, 32
-//! clients, a session pool of 8), the proxy spent 170-190 us of CPU per
+//! clients, a session pool of 8), the proxy spent 147-207 us of CPU per
 //! encrypt request that way; dedicated threads behind the same semaphore
-//! spent 125-145 us, and dedicated threads with the wait moved into their
-//! queue 96-111 us, for 0.43-0.58 of the raw HSM rate instead of
-//! 0.33-0.38. Every semaphore release and every blocking-pool hand-off
+//! spent 119-144 us, and dedicated threads with the wait moved into their
+//! queue 87-121 us, for 0.43-0.58 of the raw HSM rate instead of
+//! 0.23-0.39. Every semaphore release and every blocking-pool hand-off
 //! wakes a sleeping thread; a busy HSM thread here takes its next call
 //! from the queue without sleeping at all.
 //!
