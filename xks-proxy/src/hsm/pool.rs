@@ -43,6 +43,20 @@ pub struct SessionPool {
     threads: HsmThreads,
 }
 
+/// Gives up a call that is still queued when its caller goes away (a
+/// client that disconnected, a request that was cancelled), so that the
+/// HSM does no work nobody will read. Once the call started, or was
+/// settled, the swap fails and this does nothing.
+struct GiveUpIfQueued(Arc<AtomicU64>);
+
+impl Drop for GiveUpIfQueued {
+    fn drop(&mut self) {
+        let _ = self
+            .0
+            .compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
+
 /// Counts a thread as busy while it lives.
 struct Busy<'a>(&'a AtomicUsize);
 
@@ -109,6 +123,7 @@ impl SessionPool {
         let Some(mut answer) = answer else {
             return Err(self.wait_timed_out());
         };
+        let _cancel = GiveUpIfQueued(Arc::clone(&state));
         let settle = |r: Result<Option<Result<T, HsmError>>, _>| match r {
             Ok(Some(result)) => result,
             // `None` only for a call this caller gave up, which it no longer
