@@ -701,6 +701,16 @@ impl tokio::io::AsyncRead for AsyncTrickle<'_> {
     }
 }
 
+/// `plaintext` encrypted through the tokio stream API, length undeclared.
+async fn tokio_encrypt(client: &Client, plaintext: &[u8]) -> Vec<u8> {
+    let mut message = Vec::new();
+    client
+        .encrypt_stream(&mut &plaintext[..], &mut message, &context(), None)
+        .await
+        .expect("encrypt");
+    message
+}
+
 fn trickle(data: &[u8], step: usize) -> AsyncTrickle<'_> {
     AsyncTrickle {
         data,
@@ -755,11 +765,7 @@ async fn tokio_streams_through_piecemeal_sources() {
     }
 
     let client = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, frame);
-    let mut message = Vec::new();
-    client
-        .encrypt_stream(&mut &plaintext[..], &mut message, &context(), None)
-        .await
-        .expect("encrypt");
+    let message = tokio_encrypt(&client, &plaintext).await;
     let header_len = message.len() - (40 * wire + 4 + 4 + 12 + 4 + 5 + 16);
     for damaged in [0, 17, 39] {
         let mut tampered = message.clone();
@@ -782,11 +788,7 @@ async fn tokio_decrypt_writes_verified_frames_before_waiting_for_more() {
     let wire = 4 + 12 + frame as usize + 16;
     let plaintext = patterned(frame as usize * 40);
     let client = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, frame);
-    let mut message = Vec::new();
-    client
-        .encrypt_stream(&mut &plaintext[..], &mut message, &context(), None)
-        .await
-        .expect("encrypt");
+    let message = tokio_encrypt(&client, &plaintext).await;
     let header_len = message.len() - (39 * wire + 4 + 4 + 12 + 4 + frame as usize + 16);
     let mut source = trickle(&message, 3000);
     source.stall_after = Some(header_len + 10 * wire);
