@@ -339,6 +339,19 @@ pub struct Credential {
     pub access_key_id: String,
     /// Secret access key (43-64 characters from `[A-Za-z0-9+/=]`).
     pub secret: Secret,
+    /// The signing key derived from `secret` for the current day.
+    pub(crate) day_key: crate::sigv4::DayKey,
+}
+
+impl Credential {
+    /// A credential pair, as loaded from the configuration.
+    pub fn new(access_key_id: String, secret: Secret) -> Self {
+        Credential {
+            access_key_id,
+            secret,
+            day_key: crate::sigv4::DayKey::new(),
+        }
+    }
 }
 
 /// Prefix alphabet from the spec: `[A-Za-z0-9/_-]`.
@@ -474,10 +487,7 @@ impl KeyStoreConfig {
                         self.name, c.access_key_id
                     )));
                 }
-                Ok(Credential {
-                    access_key_id: c.access_key_id.clone(),
-                    secret,
-                })
+                Ok(Credential::new(c.access_key_id.clone(), secret))
             })
             .collect()
     }

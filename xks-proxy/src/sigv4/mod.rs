@@ -5,10 +5,12 @@
 //! keyring). Both share the canonical-request code here so that they cannot
 //! drift apart.
 
+pub mod day_key;
 pub mod sign;
 pub mod time;
 pub mod verify;
 
+pub use day_key::DayKey;
 pub use sign::{SignedRequestHeaders, Signer};
 pub use verify::{verify, VerifyError, VerifyInput};
 
@@ -116,7 +118,9 @@ pub(crate) fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &st
 }
 
 /// The final signature: HMAC chain over date, region, service and
-/// `aws4_request`, then over the string to sign.
+/// `aws4_request`, then over the string to sign. Callers keep the day's key
+/// in a [`DayKey`] instead; this is the reference the tests compare with.
+#[cfg(test)]
 pub(crate) fn signature(
     secret: &[u8],
     date: &str,
@@ -124,16 +128,46 @@ pub(crate) fn signature(
     service: &str,
     string_to_sign: &str,
 ) -> [u8; 32] {
+    sign_with_key(&signing_key(secret, date, region, service), string_to_sign)
+}
+
+/// The day's signing key: the HMAC chain over date, region, service and
+/// `aws4_request`. It depends on nothing per request, so a signer can keep
+/// it for the day.
+pub(crate) fn signing_key(
+    secret: &[u8],
+    date: &str,
+    region: &str,
+    service: &str,
+) -> zeroize::Zeroizing<[u8; 32]> {
     let mut k = Vec::with_capacity(4 + secret.len());
     k.extend_from_slice(b"AWS4");
     k.extend_from_slice(secret);
-    let mut key = zeroize::Zeroizing::new(k);
-    for part in [date, region, service, "aws4_request", string_to_sign] {
-        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &key), part.as_bytes());
-        key = zeroize::Zeroizing::new(tag.as_ref().to_vec());
+    let secret_key = zeroize::Zeroizing::new(k);
+    let mut key = zeroize::Zeroizing::new([0u8; 32]);
+    let tag = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, &secret_key),
+        date.as_bytes(),
+    );
+    key.copy_from_slice(tag.as_ref());
+    for part in [region, service, "aws4_request"] {
+        let tag = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, &key[..]),
+            part.as_bytes(),
+        );
+        key.copy_from_slice(tag.as_ref());
     }
+    key
+}
+
+/// The signature of `string_to_sign` under the day's signing key.
+pub(crate) fn sign_with_key(key: &[u8; 32], string_to_sign: &str) -> [u8; 32] {
+    let tag = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, key),
+        string_to_sign.as_bytes(),
+    );
     let mut out = [0u8; 32];
-    out.copy_from_slice(&key[..32]);
+    out.copy_from_slice(tag.as_ref());
     out
 }
 

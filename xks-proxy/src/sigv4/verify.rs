@@ -11,9 +11,7 @@ use hyper::HeaderMap;
 
 use crate::config::Credential;
 
-use super::{
-    canonical_header_value, canonical_request, scope, sha256_hex, signature, string_to_sign, time,
-};
+use super::{canonical_header_value, canonical_request, scope, sha256_hex, string_to_sign, time};
 
 /// Largest accepted clock difference between client and proxy.
 pub const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
@@ -214,7 +212,9 @@ pub fn verify(
         &sha256_hex(req.body),
     );
     let sts = string_to_sign(amz_date, &scope(auth.date, region, service), &creq);
-    let expected = signature(cred.secret.expose(), auth.date, region, service, &sts);
+    let expected = cred
+        .day_key
+        .signature(cred.secret.expose(), auth.date, region, service, &sts);
     let given = hex::decode(auth.signature).map_err(|_| VerifyError::SignatureMismatch)?;
     aws_lc_rs::constant_time::verify_slices_are_equal(&expected, &given)
         .map_err(|_| VerifyError::SignatureMismatch)?;
@@ -232,10 +232,10 @@ mod tests {
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEYAAAA";
 
     fn creds() -> Vec<Credential> {
-        vec![Credential {
-            access_key_id: AKID.into(),
-            secret: Secret::new(SECRET.as_bytes().to_vec()),
-        }]
+        vec![Credential::new(
+            AKID.into(),
+            Secret::new(SECRET.as_bytes().to_vec()),
+        )]
     }
 
     fn signed(signer: &Signer, body: &[u8], at: SystemTime, extra: &[(&str, &str)]) -> HeaderMap {
