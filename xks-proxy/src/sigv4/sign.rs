@@ -4,9 +4,9 @@ use std::time::SystemTime;
 
 use crate::secret::Secret;
 
-use super::{
-    canonical_header_value, canonical_request, scope, sha256_hex, string_to_sign, time, DayKey,
-};
+use aws_lc_rs::digest;
+
+use super::{payload_hash, put_string_to_sign, time, CanonicalRequest, DayKey, Hex32};
 
 /// Signs requests with one credential pair for one region and service.
 ///
@@ -62,31 +62,42 @@ impl Signer {
         let (path, query) = path_and_query
             .split_once('?')
             .unwrap_or((path_and_query, ""));
-        let mut headers: Vec<(String, String)> = vec![
-            ("host".into(), canonical_header_value(host)),
-            ("x-amz-date".into(), amz_date.clone()),
-        ];
+        let mut headers: Vec<(String, &str)> =
+            vec![("host".into(), host), ("x-amz-date".into(), &amz_date)];
         for (name, value) in extra_headers {
-            headers.push((name.to_ascii_lowercase(), canonical_header_value(value)));
+            headers.push((name.to_ascii_lowercase(), value));
         }
-        headers.sort();
-        let signed: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
-        let signed = signed.join(";");
-        let creq = canonical_request(method, path, query, &headers, &signed, &sha256_hex(body));
-        let scope = scope(date, &self.region, &self.service);
-        let sts = string_to_sign(&amz_date, &scope, &creq);
-        let sig = self.day_key.signature(
-            self.secret.expose(),
+        headers.sort_by(|a, b| a.0.cmp(&b.0));
+        let signed = headers
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect::<Vec<_>>()
+            .join(";");
+        let mut creq =
+            CanonicalRequest::start(digest::Context::new(&digest::SHA256), method, path, query);
+        for (name, value) in &headers {
+            creq.header(name, [*value]);
+        }
+        let creq_hash = creq.finish(&signed, &payload_hash(body)).finish();
+        let mut mac = self
+            .day_key
+            .context(self.secret.expose(), date, &self.region, &self.service);
+        put_string_to_sign(
+            &mut mac,
+            &amz_date,
             date,
             &self.region,
             &self.service,
-            &sts,
+            &Hex32::of(creq_hash.as_ref()),
         );
+        let sig = mac.sign();
         SignedRequestHeaders {
             authorization: format!(
-                "{} Credential={}/{scope}, SignedHeaders={signed}, Signature={}",
+                "{} Credential={}/{date}/{}/{}/aws4_request, SignedHeaders={signed}, Signature={}",
                 super::ALGORITHM,
                 self.access_key_id,
+                self.region,
+                self.service,
                 hex::encode(sig)
             ),
             x_amz_date: amz_date,

@@ -11,7 +11,9 @@ use hyper::HeaderMap;
 
 use crate::config::Credential;
 
-use super::{canonical_header_value, canonical_request, scope, sha256_hex, string_to_sign, time};
+use aws_lc_rs::digest;
+
+use super::{payload_hash, put_string_to_sign, time, CanonicalRequest, Hex32};
 
 /// Largest accepted clock difference between client and proxy.
 pub const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
@@ -172,51 +174,55 @@ pub fn verify(
         .find(|c| c.access_key_id == auth.access_key_id)
         .ok_or(VerifyError::UnknownAccessKey)?;
 
-    // Rebuild the canonical headers from the client's own list. The list
-    // must be lower-case and sorted; a list that is not is simply signed
-    // differently and fails the comparison below.
-    let names: Vec<&str> = auth.signed_headers.split(';').collect();
-    if !names.contains(&"host") || !names.contains(&"x-amz-date") {
+    // Rebuild the canonical request from the client's own header list, and
+    // hash it as it is written. The list must be lower-case and sorted; a
+    // list that is not is simply signed differently and fails the
+    // comparison below.
+    let signed_headers = auth.signed_headers;
+    let is_signed = |name: &str| signed_headers.split(';').any(|n| n == name);
+    if !is_signed("host") || !is_signed("x-amz-date") {
         return Err(VerifyError::RequiredHeaderNotSigned);
     }
-    let mut headers = Vec::with_capacity(names.len());
-    for name in &names {
-        let values: Vec<&str> = req
-            .headers
-            .get_all(*name)
-            .iter()
-            .map(|v| v.to_str())
-            .collect::<Result<_, _>>()
-            .map_err(|_| VerifyError::SignedHeaderMissing((*name).to_owned()))?;
-        let value = if values.is_empty() {
-            match (*name, req.authority) {
-                ("host", Some(a)) => a.to_owned(),
-                _ => return Err(VerifyError::SignedHeaderMissing((*name).to_owned())),
-            }
-        } else {
-            values
-                .iter()
-                .map(|v| canonical_header_value(v))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        headers.push(((*name).to_owned(), value));
-    }
-
-    let creq = canonical_request(
+    let mut creq = CanonicalRequest::start(
+        digest::Context::new(&digest::SHA256),
         req.method,
         req.path,
         req.query,
-        &headers,
-        auth.signed_headers,
-        &sha256_hex(req.body),
     );
-    let sts = string_to_sign(amz_date, &scope(auth.date, region, service), &creq);
-    let expected = cred
+    for name in signed_headers.split(';') {
+        let missing = || VerifyError::SignedHeaderMissing(name.to_owned());
+        let values = req.headers.get_all(name);
+        if values.iter().any(|v| v.to_str().is_err()) {
+            return Err(missing());
+        }
+        if values.iter().next().is_some() {
+            // All values are text: checked just above.
+            creq.header(name, values.iter().map(|v| v.to_str().unwrap_or_default()));
+        } else {
+            match (name, req.authority) {
+                ("host", Some(authority)) => creq.header(name, [authority]),
+                _ => return Err(missing()),
+            }
+        }
+    }
+    let creq_hash = creq
+        .finish(signed_headers, &payload_hash(req.body))
+        .finish();
+    let mut mac = cred
         .day_key
-        .signature(cred.secret.expose(), auth.date, region, service, &sts);
-    let given = hex::decode(auth.signature).map_err(|_| VerifyError::SignatureMismatch)?;
-    aws_lc_rs::constant_time::verify_slices_are_equal(&expected, &given)
+        .context(cred.secret.expose(), auth.date, region, service);
+    put_string_to_sign(
+        &mut mac,
+        amz_date,
+        auth.date,
+        region,
+        service,
+        &Hex32::of(creq_hash.as_ref()),
+    );
+    let expected = mac.sign();
+    let mut given = [0u8; 32];
+    hex::decode_to_slice(auth.signature, &mut given).map_err(|_| VerifyError::SignatureMismatch)?;
+    aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_ref(), &given)
         .map_err(|_| VerifyError::SignatureMismatch)?;
     Ok(cred.access_key_id.clone())
 }
