@@ -333,9 +333,10 @@ impl Bodies {
 /// microsecond it spends per request is taken from the proxy under test.
 /// Through hyper's client (a connection task beside the caller, a request
 /// and a response built per call, the response parsed as JSON) it spent
-/// 37-45 us per request; this writes each request with one TLS write from
-/// a reused buffer and reads just the status line and `content-length`.
-/// Requests are still signed one by one with SigV4, as KMS signs them.
+/// 37-45 us of CPU per request; this writes each request with one TLS write
+/// from a reused buffer and reads just the status line and
+/// `content-length`, for 20-30 us. Requests are still signed one by one
+/// with SigV4, as KMS signs them.
 struct Conn {
     tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
     out: Vec<u8>,

@@ -16,6 +16,12 @@
 //! wakes one idle thread, and a busy thread takes the next call without
 //! sleeping). Waiting for a free session is waiting in this queue; see
 //! [`super::pool::SessionPool::run`] for the deadlines.
+//!
+//! The channel's receivers spin, then yield, before they sleep, and that
+//! is kept on purpose: a queue of a mutex and a condition variable, whose
+//! idle threads sleep at once, cost 133-140 us of proxy CPU per encrypt
+//! request against 101-111 us, measured alternately in one session.
+//! Sleeping and being woken costs more here than yielding.
 
 use std::panic::AssertUnwindSafe;
 
