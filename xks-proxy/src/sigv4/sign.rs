@@ -2,9 +2,9 @@
 
 use std::time::SystemTime;
 
-use crate::secret::Secret;
-
 use aws_lc_rs::digest;
+
+use crate::secret::Secret;
 
 use super::{payload_hash, put_string_to_sign, time, CanonicalRequest, DayKey, Hex32};
 

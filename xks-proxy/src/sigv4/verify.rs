@@ -7,11 +7,10 @@
 
 use std::time::{Duration, SystemTime};
 
+use aws_lc_rs::digest;
 use hyper::HeaderMap;
 
 use crate::config::Credential;
-
-use aws_lc_rs::digest;
 
 use super::{payload_hash, put_string_to_sign, time, CanonicalRequest, Hex32};
 
