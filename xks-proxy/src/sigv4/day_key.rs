@@ -20,10 +20,17 @@ pub struct DayKey {
 }
 
 struct Cached {
-    /// `<date>/<region>/<service>`.
-    scope: String,
+    date: String,
+    region: String,
+    service: String,
     /// Wiped by aws-lc when dropped.
     key: hmac::Key,
+}
+
+impl Cached {
+    fn is_for(&self, date: &str, region: &str, service: &str) -> bool {
+        self.date == date && self.region == region && self.service == service
+    }
 }
 
 impl DayKey {
@@ -45,17 +52,16 @@ impl DayKey {
         service: &str,
     ) -> hmac::Context {
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-        let same_scope = |c: &Cached| {
-            let mut parts = c.scope.splitn(3, '/');
-            parts.next() == Some(date)
-                && parts.next() == Some(region)
-                && parts.next() == Some(service)
-        };
-        if !slot.as_ref().is_some_and(same_scope) {
+        if !slot
+            .as_ref()
+            .is_some_and(|c| c.is_for(date, region, service))
+        {
             *slot = None;
         }
         let cached = slot.get_or_insert_with(|| Cached {
-            scope: format!("{date}/{region}/{service}"),
+            date: date.to_owned(),
+            region: region.to_owned(),
+            service: service.to_owned(),
             key: signing_key(secret, date, region, service),
         });
         hmac::Context::with_key(&cached.key)
@@ -81,7 +87,12 @@ impl std::fmt::Debug for DayKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
         f.debug_struct("DayKey")
-            .field("scope", &slot.as_ref().map(|c| c.scope.as_str()))
+            .field(
+                "scope",
+                &slot
+                    .as_ref()
+                    .map(|c| format!("{}/{}/{}", c.date, c.region, c.service)),
+            )
             .finish_non_exhaustive()
     }
 }
