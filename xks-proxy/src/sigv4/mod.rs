@@ -340,6 +340,14 @@ mod tests {
     }
 
     #[test]
+    fn repeated_header_values_are_joined_with_commas() {
+        let mut creq = CanonicalRequest::start(Vec::new(), "POST", "/", "");
+        creq.header("x-custom", ["  a   b ", "c"]);
+        let text = String::from_utf8(creq.finish("x-custom", &payload_hash(b""))).unwrap();
+        assert!(text.contains("\nx-custom:a b,c\n"), "{text}");
+    }
+
+    #[test]
     fn hex32_is_lower_case_hex() {
         let bytes: Vec<u8> = (0u8..32).map(|i| i * 8).collect();
         assert_eq!(Hex32::of(&bytes).as_bytes(), hex::encode(&bytes).as_bytes());

@@ -294,6 +294,34 @@ mod tests {
         );
     }
 
+    /// An HTTP/2 request carries the host as `:authority`, not `Host`.
+    #[test]
+    fn authority_stands_in_for_a_missing_host_header() {
+        let now = SystemTime::now();
+        let signer = Signer::new(AKID, Secret::new(SECRET.into()), "us-east-1", XKS_SERVICE);
+        let mut h = signed(&signer, b"{}", now, &[]);
+        h.remove("host");
+        let input = |authority| VerifyInput {
+            method: "POST",
+            path: "/p/kms/xks/v1/health",
+            query: "",
+            headers: &h,
+            authority,
+            body: b"{}",
+        };
+        let verify_with =
+            |authority| verify(&input(authority), &creds(), "us-east-1", XKS_SERVICE, now);
+        assert_eq!(verify_with(Some("h.example")).unwrap(), AKID);
+        assert_eq!(
+            verify_with(Some("other.example")),
+            Err(VerifyError::SignatureMismatch)
+        );
+        assert_eq!(
+            verify_with(None),
+            Err(VerifyError::SignedHeaderMissing("host".into()))
+        );
+    }
+
     #[test]
     fn malformed_headers_are_rejected() {
         let mut h = HeaderMap::new();
