@@ -337,8 +337,10 @@ pub struct CredentialConfig {
 pub struct Credential {
     /// Access key id.
     pub access_key_id: String,
-    /// Secret access key (43-64 characters from `[A-Za-z0-9+/=]`).
-    pub secret: Secret,
+    /// Secret access key (43-64 characters from `[A-Za-z0-9+/=]`). Not
+    /// public: `day_key` is derived from it, so the two change together, by
+    /// building a new `Credential`.
+    pub(crate) secret: Secret,
     /// The signing key derived from `secret` for the current day.
     pub(crate) day_key: crate::sigv4::DayKey,
 }
