@@ -297,10 +297,9 @@ impl App {
         if req.uri().path() == "/ping" {
             return Response::new(Full::new(Bytes::from_static(b"ok\n")));
         }
-        let mut rec = AuditRecord {
-            time: rfc3339(SystemTime::now()),
-            ..AuditRecord::default()
-        };
+        // Formatted only if an audit log will carry it.
+        let arrived = SystemTime::now();
+        let mut rec = AuditRecord::default();
         let mut op = None;
         let (reply, hsm_time) = hsm::timed(self.dispatch(req, &mut rec, &mut op)).await;
         let latency = started.elapsed();
@@ -346,6 +345,7 @@ impl App {
             tracing::debug!(operation, kms_request_id = %request_id, key_id, latency_us = rec.latency_us, "request");
         }
         if let Some(audit) = &self.audit {
+            rec.time = rfc3339(arrived);
             audit.write(&rec);
         }
         response
