@@ -11,7 +11,7 @@ use std::sync::{Mutex, PoisonError};
 
 use aws_lc_rs::hmac;
 
-use super::signing_key;
+use super::{signing_key, Scope};
 
 /// The signing key last derived from one secret, with the scope it was
 /// derived for. Belongs next to that secret: it is keyed by scope only.
@@ -28,8 +28,8 @@ struct Cached {
 }
 
 impl Cached {
-    fn is_for(&self, date: &str, region: &str, service: &str) -> bool {
-        self.date == date && self.region == region && self.service == service
+    fn is_for(&self, scope: Scope<'_>) -> bool {
+        self.date == scope.date && self.region == scope.region && self.service == scope.service
     }
 }
 
@@ -41,28 +41,19 @@ impl DayKey {
         }
     }
 
-    /// An HMAC context under the signing key of `secret` for `date`
-    /// (`YYYYMMDD`), `region` and `service`, ready for the string to sign.
-    /// The key is derived again only when that scope differs from the last.
-    pub(crate) fn context(
-        &self,
-        secret: &[u8],
-        date: &str,
-        region: &str,
-        service: &str,
-    ) -> hmac::Context {
+    /// An HMAC context under the signing key of `secret` for `scope`,
+    /// ready for the string to sign. The key is derived again only when
+    /// the scope differs from the last one.
+    pub(crate) fn context(&self, secret: &[u8], scope: Scope<'_>) -> hmac::Context {
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-        if !slot
-            .as_ref()
-            .is_some_and(|c| c.is_for(date, region, service))
-        {
+        if !slot.as_ref().is_some_and(|c| c.is_for(scope)) {
             *slot = None;
         }
         let cached = slot.get_or_insert_with(|| Cached {
-            date: date.to_owned(),
-            region: region.to_owned(),
-            service: service.to_owned(),
-            key: signing_key(secret, date, region, service),
+            date: scope.date.to_owned(),
+            region: scope.region.to_owned(),
+            service: scope.service.to_owned(),
+            key: signing_key(secret, scope),
         });
         hmac::Context::with_key(&cached.key)
     }
@@ -116,7 +107,12 @@ mod tests {
             ("20150830", "us-east-1", "service"),
         ] {
             let sts = format!("string to sign on {date} in {region} for {service}");
-            let mut mac = day_key.context(SECRET, date, region, service);
+            let scope = Scope {
+                date,
+                region,
+                service,
+            };
+            let mut mac = day_key.context(SECRET, scope);
             mac.update(sts.as_bytes());
             assert_eq!(
                 mac.sign().as_ref(),
@@ -129,7 +125,12 @@ mod tests {
     #[test]
     fn debug_shows_the_scope_but_not_the_key() {
         let day_key = DayKey::new();
-        let _ = day_key.context(SECRET, "20150830", "us-east-1", "service");
+        let scope = Scope {
+            date: "20150830",
+            region: "us-east-1",
+            service: "service",
+        };
+        let _ = day_key.context(SECRET, scope);
         let shown = format!("{day_key:?}");
         assert!(shown.contains("20150830/us-east-1/service"), "{shown}");
         assert!(!shown.contains("key"), "{shown}");

@@ -180,14 +180,22 @@ fn put_canonical_query(sink: &mut impl Sink, query: &str) {
     }
 }
 
+/// The parts of a credential scope that vary:
+/// `<date>/<region>/<service>/aws4_request`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Scope<'a> {
+    /// `YYYYMMDD`.
+    pub(crate) date: &'a str,
+    pub(crate) region: &'a str,
+    pub(crate) service: &'a str,
+}
+
 /// Feeds the string to sign: the algorithm, the request time, the scope
 /// and the canonical request's hash, a line each.
 pub(crate) fn put_string_to_sign(
     sink: &mut impl Sink,
     amz_date: &str,
-    date: &str,
-    region: &str,
-    service: &str,
+    scope: Scope<'_>,
     canonical_request_hash: &Hex32,
 ) {
     for piece in [
@@ -195,11 +203,11 @@ pub(crate) fn put_string_to_sign(
         b"\n",
         amz_date.as_bytes(),
         b"\n",
-        date.as_bytes(),
+        scope.date.as_bytes(),
         b"/",
-        region.as_bytes(),
+        scope.region.as_bytes(),
         b"/",
-        service.as_bytes(),
+        scope.service.as_bytes(),
         b"/aws4_request\n",
         canonical_request_hash.as_bytes(),
     ] {
@@ -207,10 +215,28 @@ pub(crate) fn put_string_to_sign(
     }
 }
 
+impl CanonicalRequest<digest::Context> {
+    /// Finishes the request and returns its signature: the string to sign
+    /// over the request's hash, authenticated by `mac`, which holds the
+    /// day's key for `scope`. The signer and the verifier both end here.
+    pub(crate) fn sign(
+        self,
+        signed_headers: &str,
+        body: &[u8],
+        amz_date: &str,
+        scope: Scope<'_>,
+        mut mac: hmac::Context,
+    ) -> hmac::Tag {
+        let hash = self.finish(signed_headers, &payload_hash(body)).finish();
+        put_string_to_sign(&mut mac, amz_date, scope, &Hex32::of(hash.as_ref()));
+        mac.sign()
+    }
+}
+
 /// The day's signing key: the HMAC chain over date, region, service and
 /// `aws4_request`. It depends on nothing per request, so [`DayKey`] keeps
 /// it for the day.
-pub(crate) fn signing_key(secret: &[u8], date: &str, region: &str, service: &str) -> hmac::Key {
+pub(crate) fn signing_key(secret: &[u8], scope: Scope<'_>) -> hmac::Key {
     let mut k = Vec::with_capacity(4 + secret.len());
     k.extend_from_slice(b"AWS4");
     k.extend_from_slice(secret);
@@ -218,10 +244,10 @@ pub(crate) fn signing_key(secret: &[u8], date: &str, region: &str, service: &str
     let mut key = zeroize::Zeroizing::new([0u8; 32]);
     let tag = hmac::sign(
         &hmac::Key::new(hmac::HMAC_SHA256, &secret_key),
-        date.as_bytes(),
+        scope.date.as_bytes(),
     );
     key.copy_from_slice(tag.as_ref());
-    for part in [region, service, "aws4_request"] {
+    for part in [scope.region, scope.service, "aws4_request"] {
         let tag = hmac::sign(
             &hmac::Key::new(hmac::HMAC_SHA256, &key[..]),
             part.as_bytes(),
@@ -257,6 +283,12 @@ pub(crate) fn reference_signature(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const VANILLA: Scope<'static> = Scope {
+        date: "20150830",
+        region: "us-east-1",
+        service: "service",
+    };
 
     fn canonical_text(
         method: &str,
@@ -296,14 +328,7 @@ mod tests {
         );
         let mut sts = Vec::new();
         let creq_hash = Hex32::of(digest::digest(&digest::SHA256, creq.as_bytes()).as_ref());
-        put_string_to_sign(
-            &mut sts,
-            "20150830T123600Z",
-            "20150830",
-            "us-east-1",
-            "service",
-            &creq_hash,
-        );
+        put_string_to_sign(&mut sts, "20150830T123600Z", VANILLA, &creq_hash);
         assert_eq!(
             String::from_utf8(sts.clone()).unwrap(),
             "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n\
@@ -313,8 +338,7 @@ mod tests {
         let expected = "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
         let sig = reference_signature(secret, "20150830", "us-east-1", "service", &sts);
         assert_eq!(hex::encode(sig), expected);
-        let mut mac =
-            hmac::Context::with_key(&signing_key(secret, "20150830", "us-east-1", "service"));
+        let mut mac = hmac::Context::with_key(&signing_key(secret, VANILLA));
         mac.put(&sts);
         assert_eq!(hex::encode(mac.sign()), expected);
     }

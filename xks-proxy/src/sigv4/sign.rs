@@ -6,7 +6,7 @@ use aws_lc_rs::digest;
 
 use crate::secret::Secret;
 
-use super::{payload_hash, put_string_to_sign, time, CanonicalRequest, DayKey, Hex32};
+use super::{time, CanonicalRequest, DayKey, Scope};
 
 /// Signs requests with one credential pair for one region and service.
 ///
@@ -78,19 +78,13 @@ impl Signer {
         for (name, value) in &headers {
             creq.header(name, [*value]);
         }
-        let creq_hash = creq.finish(&signed, &payload_hash(body)).finish();
-        let mut mac = self
-            .day_key
-            .context(self.secret.expose(), date, &self.region, &self.service);
-        put_string_to_sign(
-            &mut mac,
-            &amz_date,
+        let scope = Scope {
             date,
-            &self.region,
-            &self.service,
-            &Hex32::of(creq_hash.as_ref()),
-        );
-        let sig = mac.sign();
+            region: &self.region,
+            service: &self.service,
+        };
+        let mac = self.day_key.context(self.secret.expose(), scope);
+        let sig = creq.sign(&signed, body, &amz_date, scope, mac);
         SignedRequestHeaders {
             authorization: format!(
                 "{} Credential={}/{date}/{}/{}/aws4_request, SignedHeaders={signed}, Signature={}",

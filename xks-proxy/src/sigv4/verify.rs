@@ -12,7 +12,7 @@ use hyper::HeaderMap;
 
 use crate::config::Credential;
 
-use super::{payload_hash, put_string_to_sign, time, CanonicalRequest, Hex32};
+use super::{time, CanonicalRequest, Scope};
 
 /// Largest accepted clock difference between client and proxy.
 pub const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
@@ -204,21 +204,13 @@ pub fn verify(
             }
         }
     }
-    let creq_hash = creq
-        .finish(signed_headers, &payload_hash(req.body))
-        .finish();
-    let mut mac = cred
-        .day_key
-        .context(cred.secret.expose(), auth.date, region, service);
-    put_string_to_sign(
-        &mut mac,
-        amz_date,
-        auth.date,
+    let scope = Scope {
+        date: auth.date,
         region,
         service,
-        &Hex32::of(creq_hash.as_ref()),
-    );
-    let expected = mac.sign();
+    };
+    let mac = cred.day_key.context(cred.secret.expose(), scope);
+    let expected = creq.sign(signed_headers, req.body, amz_date, scope, mac);
     let mut given = [0u8; 32];
     hex::decode_to_slice(auth.signature, &mut given).map_err(|_| VerifyError::SignatureMismatch)?;
     aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_ref(), &given)
