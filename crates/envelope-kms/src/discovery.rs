@@ -17,8 +17,7 @@ use envelope_core::materials::{DecryptionMaterials, EncryptionMaterials};
 use envelope_core::EncryptedDataKey;
 
 use crate::arn::KmsArn;
-use crate::error::collect;
-use crate::ops::{self, edk_key_arn};
+use crate::ops;
 use crate::supplier::KmsClientSupplier;
 
 /// Accept only keys in one partition and a set of accounts.
@@ -171,33 +170,18 @@ impl Keyring for AwsKmsDiscoveryKeyring {
         if materials.data_key.is_some() {
             return Ok(());
         }
-        let mut errors = Vec::new();
-        for edk in edks {
-            let Some((_, arn)) = edk_key_arn(edk) else {
-                continue;
-            };
-            let Some((region, key_id)) = self.target(arn) else {
-                continue;
-            };
-            let client = self.supplier.client(&region);
-            match ops::decrypt(
-                &client,
-                &key_id,
-                edk,
-                materials.suite.key_len(),
-                &materials.encryption_context,
-                &self.grant_tokens,
-            )
-            .await
-            {
-                Ok(key) => {
-                    materials.data_key = Some(key);
-                    return Ok(());
-                }
-                Err(error) => errors.push(error),
-            }
-        }
-        Err(collect(self.describe(), errors))
+        ops::decrypt_first(
+            materials,
+            edks,
+            &self.grant_tokens,
+            || self.describe(),
+            |_, arn| {
+                Ok(self
+                    .target(arn)
+                    .map(|(region, key_id)| (self.supplier.client(&region), key_id)))
+            },
+        )
+        .await
     }
 }
 

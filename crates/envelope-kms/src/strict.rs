@@ -10,8 +10,7 @@ use envelope_core::materials::{DecryptionMaterials, EncryptionMaterials};
 use envelope_core::{EncryptedDataKey, MultiKeyring};
 
 use crate::arn::{mrk_match, KmsArn};
-use crate::error::collect;
-use crate::ops::{self, edk_key_arn};
+use crate::ops;
 use crate::supplier::KmsClientSupplier;
 
 /// Wraps data keys with one AWS KMS key, and unwraps only EDKs that key made.
@@ -152,33 +151,20 @@ impl Keyring for AwsKmsKeyring {
         if materials.data_key.is_some() {
             return Ok(());
         }
-        let mut errors = Vec::new();
-        for edk in edks {
-            let Some((info, _)) = edk_key_arn(edk) else {
-                continue;
-            };
-            if !self.matches(info) {
-                continue;
-            }
-            let client = self.supplier.client_for_key(&self.key_id)?;
-            match ops::decrypt(
-                &client,
-                &self.key_id,
-                edk,
-                materials.suite.key_len(),
-                &materials.encryption_context,
-                &self.grant_tokens,
-            )
-            .await
-            {
-                Ok(key) => {
-                    materials.data_key = Some(key);
-                    return Ok(());
+        ops::decrypt_first(
+            materials,
+            edks,
+            &self.grant_tokens,
+            || self.describe(),
+            |info, _| {
+                if !self.matches(info) {
+                    return Ok(None);
                 }
-                Err(error) => errors.push(error),
-            }
-        }
-        Err(collect(self.describe(), errors))
+                let client = self.supplier.client_for_key(&self.key_id)?;
+                Ok(Some((client, self.key_id.clone())))
+            },
+        )
+        .await
     }
 }
 
