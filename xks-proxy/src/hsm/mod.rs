@@ -103,25 +103,35 @@ pub enum HsmError {
     Worker,
 }
 
+/// Return values that mean the device, the token or the session is gone
+/// or broken, not that one request was wrong: these poison the session and
+/// call for recovery.
+fn module_in_trouble(rv: RvError) -> bool {
+    matches!(
+        rv,
+        RvError::DeviceError
+            | RvError::DeviceRemoved
+            | RvError::DeviceMemory
+            | RvError::SessionClosed
+            | RvError::SessionHandleInvalid
+            | RvError::TokenNotPresent
+            | RvError::TokenNotRecognized
+            | RvError::UserNotLoggedIn
+            | RvError::CryptokiNotInitialized
+    )
+}
+
 impl HsmError {
     /// Whether the session that produced this error should be closed rather
     /// than reused. Authentication failures and usage errors leave a session
     /// healthy; device and session errors do not.
     pub fn poisons_session(&self) -> bool {
         match self {
-            HsmError::Pkcs11(CkError::Pkcs11(rv, _)) => matches!(
-                rv,
-                RvError::DeviceError
-                    | RvError::DeviceRemoved
-                    | RvError::DeviceMemory
-                    | RvError::SessionClosed
-                    | RvError::SessionHandleInvalid
-                    | RvError::TokenNotPresent
-                    | RvError::TokenNotRecognized
-                    | RvError::UserNotLoggedIn
-                    | RvError::CryptokiNotInitialized
-                    | RvError::OperationActive
-            ),
+            // An operation left active (a call cut short) blocks this
+            // session only; the module is fine.
+            HsmError::Pkcs11(CkError::Pkcs11(rv, _)) => {
+                module_in_trouble(*rv) || *rv == RvError::OperationActive
+            }
             HsmError::Worker => true,
             _ => false,
         }
@@ -132,18 +142,7 @@ impl HsmError {
     /// (see [`device::Device::recover`]).
     pub fn needs_recovery(&self) -> bool {
         match self {
-            HsmError::Pkcs11(CkError::Pkcs11(rv, _)) => matches!(
-                rv,
-                RvError::DeviceError
-                    | RvError::DeviceRemoved
-                    | RvError::DeviceMemory
-                    | RvError::SessionClosed
-                    | RvError::SessionHandleInvalid
-                    | RvError::TokenNotPresent
-                    | RvError::TokenNotRecognized
-                    | RvError::UserNotLoggedIn
-                    | RvError::CryptokiNotInitialized
-            ),
+            HsmError::Pkcs11(CkError::Pkcs11(rv, _)) => module_in_trouble(*rv),
             HsmError::Unavailable(_) | HsmError::TokenNotFound(_) => true,
             _ => false,
         }
@@ -290,5 +289,38 @@ impl KeyStoreHsm {
             gcm::decrypt(s, handle, &input).map_err(|e| e.for_key(&label))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cryptoki::context::Function;
+
+    use super::*;
+
+    fn rv(code: RvError) -> HsmError {
+        HsmError::Pkcs11(CkError::Pkcs11(code, Function::Encrypt))
+    }
+
+    #[test]
+    fn a_broken_device_poisons_the_session_and_calls_for_recovery() {
+        for code in [RvError::DeviceRemoved, RvError::SessionHandleInvalid] {
+            assert!(rv(code).poisons_session(), "{code:?}");
+            assert!(rv(code).needs_recovery(), "{code:?}");
+        }
+    }
+
+    #[test]
+    fn other_errors_touch_only_what_they_break() {
+        // A stuck operation spoils its session, not the module.
+        assert!(rv(RvError::OperationActive).poisons_session());
+        assert!(!rv(RvError::OperationActive).needs_recovery());
+        // A bad request leaves both alone.
+        assert!(!rv(RvError::EncryptedDataInvalid).poisons_session());
+        assert!(!rv(RvError::EncryptedDataInvalid).needs_recovery());
+        // A panicked call loses its session; a missing token needs recovery.
+        assert!(HsmError::Worker.poisons_session() && !HsmError::Worker.needs_recovery());
+        let gone = HsmError::TokenNotFound("tokA".into());
+        assert!(gone.needs_recovery() && !gone.poisons_session());
     }
 }
