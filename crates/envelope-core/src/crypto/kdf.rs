@@ -2,7 +2,6 @@
 //! message's AES key and, for committing suites, its commitment key.
 
 use ring::hkdf;
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::aead::GcmKey;
@@ -28,7 +27,13 @@ impl MessageKeys {
     ) -> Result<(), CryptoError> {
         match (&self.commitment, from_header) {
             (None, None) => Ok(()),
-            (Some(derived), Some(stored)) if bool::from(derived.ct_eq(stored)) => Ok(()),
+            // Constant time, so a forged header learns nothing about the derived
+            // commitment key from how long the comparison took.
+            (Some(derived), Some(stored))
+                if aws_lc_rs::constant_time::verify_slices_are_equal(derived, stored).is_ok() =>
+            {
+                Ok(())
+            }
             _ => Err(CryptoError::CommitmentMismatch),
         }
     }
