@@ -174,6 +174,38 @@ fn cpu_time(pid: &str) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// The machine's CPU time so far as (stolen by the hypervisor, total), in
+/// clock ticks, from the first line of `/proc/stat`.
+fn cpu_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is
+    // already inside user).
+    (
+        f.get(7).copied().unwrap_or(0),
+        f.iter().take(8).sum::<u64>(),
+    )
+}
+
+/// The share of CPU time the hypervisor took since `before`: on a shared
+/// VM it stalls every thread at once, and a tail latency measured while it
+/// was high says more about the host than about the proxy.
+fn steal_since(before: (u64, u64)) -> String {
+    let (steal, total) = cpu_ticks();
+    let total = total.saturating_sub(before.1).max(1);
+    format!(
+        "{:.1} %",
+        100.0 * steal.saturating_sub(before.0) as f64 / total as f64
+    )
+}
+
 fn elapsed_us(d: Duration) -> u32 {
     u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
 }
@@ -597,6 +629,7 @@ fn main() {
         let pid = proxy.pid().to_string();
         let (proxy_cpu, own_cpu) = (cpu_time(&pid), cpu_time("self"));
         let mut own_cpu_raw = Duration::ZERO;
+        let ticks = cpu_ticks();
         for _ in 0..rounds {
             let (before, cpu_before) = (raw_samples.len(), cpu_time("self"));
             let t = Instant::now();
@@ -628,9 +661,10 @@ fn main() {
                 .saturating_sub(own_cpu_raw)),
         );
         // After the CPU figures above, which this would inflate.
+        let steal = steal_since(ticks);
         let (two_rate, two_cpu) = raw_two_threads(raw_hsm, Duration::from_secs(2));
         println!(
-            "ratio proxy encrypt / raw HSM encrypt: {:.2} (median of {} interleaved rounds of {} ms; {:.0} / {:.0} overall)",
+            "ratio proxy encrypt / raw HSM encrypt: {:.2} (median of {} interleaved rounds of {} ms; {:.0} / {:.0} overall); host steal {steal}",
             median(ratios),
             rounds,
             args.slice_ms,
@@ -668,6 +702,7 @@ fn main() {
         }
     }
     if let Some(rate) = args.rate {
+        let ticks = cpu_ticks();
         let (s, errors) = rt.block_on(fixed_rate(&client, &bodies, rate, args.fixed_seconds));
         print(
             &format!("fixed {rate:.0}/s for {} s (mix)", args.fixed_seconds),
@@ -675,8 +710,10 @@ fn main() {
             errors,
         );
         println!(
-            "fixed-rate p99 {:.2} ms, achieved {:.0}/s, {errors} errors",
-            s.p99, s.rate
+            "fixed-rate p99 {:.2} ms, achieved {:.0}/s, {errors} errors; host steal {}",
+            s.p99,
+            s.rate,
+            steal_since(ticks)
         );
     }
 }
