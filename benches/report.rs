@@ -21,7 +21,9 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use envelope::AlgorithmSuite;
-use support::{cached_client, context, Contender, Floor, Interleaved, SUITES};
+use support::{
+    cached_client, context, cpu_ticks, steal_percent_since, Contender, Floor, Interleaved, SUITES,
+};
 
 /// The Python ESDK, kept running so that a slice costs one line of IPC.
 struct Python {
@@ -100,6 +102,7 @@ fn main() {
     println!(
         "|--------|--------|---------|------------|------------|------------|------------|-------|------------|-------------|"
     );
+    let ticks = cpu_ticks();
     for suite in SUITES {
         for size in [1024usize, 16 * 1024] {
             let plaintext = vec![0x61u8; size];
@@ -179,4 +182,8 @@ fn main() {
             }
         }
     }
+    println!(
+        "\nhost steal during the run: {:.1} % of CPU time",
+        steal_percent_since(ticks)
+    );
 }
