@@ -21,9 +21,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use envelope::AlgorithmSuite;
-use support::{
-    cached_client, context, cpu_ticks, steal_percent_since, Contender, Floor, Interleaved, SUITES,
-};
+use support::steal::{cpu_ticks, steal_percent_since};
+use support::{cached_client, context, Contender, Floor, Interleaved, SUITES};
 
 /// The Python ESDK, kept running so that a slice costs one line of IPC.
 struct Python {

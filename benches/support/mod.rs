@@ -17,6 +17,8 @@ use envelope::{
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use ring::rand::{SecureRandom, SystemRandom};
 
+pub mod steal;
+
 pub const SUITES: [AlgorithmSuite; 2] = [
     AlgorithmSuite::Aes256GcmHkdfSha512CommitKey,
     AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
@@ -41,32 +43,6 @@ pub fn cached_client(suite: AlgorithmSuite) -> (Client, CachingMaterialsManager)
         .build()
         .expect("client");
     (client, cmm)
-}
-
-/// The machine's CPU time so far as (stolen by the hypervisor, total), in
-/// clock ticks, from the first line of `/proc/stat`; zeros elsewhere.
-pub fn cpu_ticks() -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let f: Vec<u64> = stat
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .skip(1)
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
-    // user nice system idle iowait irq softirq steal
-    (
-        f.get(7).copied().unwrap_or(0),
-        f.iter().take(8).sum::<u64>(),
-    )
-}
-
-/// The share of CPU time the hypervisor took since `before`, in percent.
-/// Absolute rates fall with it; ratios measured side by side much less.
-pub fn steal_percent_since(before: (u64, u64)) -> f64 {
-    let (steal, total) = cpu_ticks();
-    100.0 * steal.saturating_sub(before.0) as f64 / total.saturating_sub(before.1).max(1) as f64
 }
 
 /// The unavoidable per-message work of one suite and size.

@@ -34,6 +34,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "../../benches/support/steal.rs"]
+mod steal;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -174,36 +176,11 @@ fn cpu_time(pid: &str) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-/// The machine's CPU time so far as (stolen by the hypervisor, total), in
-/// clock ticks, from the first line of `/proc/stat`.
-fn cpu_ticks() -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let f: Vec<u64> = stat
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .skip(1)
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
-    // user nice system idle iowait irq softirq steal (guest time is
-    // already inside user).
-    (
-        f.get(7).copied().unwrap_or(0),
-        f.iter().take(8).sum::<u64>(),
-    )
-}
-
 /// The share of CPU time the hypervisor took since `before`: on a shared
 /// VM it stalls every thread at once, and a tail latency measured while it
 /// was high says more about the host than about the proxy.
 fn steal_since(before: (u64, u64)) -> String {
-    let (steal, total) = cpu_ticks();
-    let total = total.saturating_sub(before.1).max(1);
-    format!(
-        "{:.1} %",
-        100.0 * steal.saturating_sub(before.0) as f64 / total as f64
-    )
+    format!("{:.1} %", steal::steal_percent_since(before))
 }
 
 fn elapsed_us(d: Duration) -> u32 {
@@ -629,7 +606,7 @@ fn main() {
         let pid = proxy.pid().to_string();
         let (proxy_cpu, own_cpu) = (cpu_time(&pid), cpu_time("self"));
         let mut own_cpu_raw = Duration::ZERO;
-        let ticks = cpu_ticks();
+        let ticks = steal::cpu_ticks();
         for _ in 0..rounds {
             let (before, cpu_before) = (raw_samples.len(), cpu_time("self"));
             let t = Instant::now();
@@ -702,7 +679,7 @@ fn main() {
         }
     }
     if let Some(rate) = args.rate {
-        let ticks = cpu_ticks();
+        let ticks = steal::cpu_ticks();
         let (s, errors) = rt.block_on(fixed_rate(&client, &bodies, rate, args.fixed_seconds));
         print(
             &format!("fixed {rate:.0}/s for {} s (mix)", args.fixed_seconds),
