@@ -638,10 +638,10 @@ fn main() {
                 .saturating_sub(own_cpu_raw)),
         );
         // After the CPU figures above, which this would inflate.
-        let steal = steal_since(ticks);
+        let stolen = steal_since(ticks);
         let (two_rate, two_cpu) = raw_two_threads(raw_hsm, Duration::from_secs(2));
         println!(
-            "ratio proxy encrypt / raw HSM encrypt: {:.2} (median of {} interleaved rounds of {} ms; {:.0} / {:.0} overall); host steal {steal}",
+            "ratio proxy encrypt / raw HSM encrypt: {:.2} (median of {} interleaved rounds of {} ms; {:.0} / {:.0} overall); host steal {stolen}",
             median(ratios),
             rounds,
             args.slice_ms,

@@ -120,8 +120,6 @@ pub(crate) async fn encrypt(
     Ok(edk(arn, ciphertext))
 }
 
-/// `Decrypt` of one EDK with `KeyId` set; the response must name `key_id`
-/// and carry a key of the suite's length.
 /// Where to send one EDK's `Decrypt`: the client and the `KeyId`.
 pub(crate) type Route = (Client, String);
 
@@ -165,6 +163,8 @@ pub(crate) async fn decrypt_first(
     Err(collect(keyring(), errors))
 }
 
+/// `Decrypt` of one EDK with `KeyId` set; the response must name `key_id`
+/// and carry a key of the suite's length.
 pub(crate) async fn decrypt(
     client: &Client,
     key_id: &str,
