@@ -21,12 +21,9 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use xks_proxy::secret::Secret;
 use xks_proxy::sigv4::{Signer, XKS_SERVICE};
+pub use xks_test_support::{free_addr, SoftHsm, TestCa, Usage, MODULE, USER_PIN};
 
-/// The SoftHSM module path on Debian/Ubuntu.
-pub const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 pub const REGION: &str = "us-east-1";
-pub const SO_PIN: &str = "12345678";
-pub const USER_PIN: &str = "87654321";
 
 /// Credential pairs: two for key store A, one for B, one spare for rotation.
 pub const AKID_A1: &str = "AKIAAAAAAAAAAAAAAAA2";
@@ -40,62 +37,6 @@ pub const SECRET_NEW: &str = "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn+/="
 
 pub const PREFIX_A: &str = "/ks/a";
 pub const PREFIX_B: &str = "/ks/b";
-
-/// Fails loudly (never skips) when SoftHSM is missing.
-pub fn require_softhsm() {
-    let util = Command::new("softhsm2-util").arg("--version").output();
-    assert!(
-        Path::new(MODULE).exists() && util.is_ok(),
-        "SoftHSM2 is not installed ({MODULE} or softhsm2-util missing). Run: \
-         apt-get update && apt-get install -y softhsm2 opensc"
-    );
-}
-
-/// A private SoftHSM configuration and token directory.
-pub struct SoftHsm {
-    pub conf: PathBuf,
-    pub token_dir: PathBuf,
-}
-
-impl SoftHsm {
-    pub fn new(dir: &Path) -> SoftHsm {
-        require_softhsm();
-        let token_dir = dir.join("tokens");
-        std::fs::create_dir_all(&token_dir).unwrap();
-        let conf = dir.join("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                token_dir.display()
-            ),
-        )
-        .unwrap();
-        SoftHsm { conf, token_dir }
-    }
-
-    pub fn init_token(&self, label: &str) {
-        let out = Command::new("softhsm2-util")
-            .env("SOFTHSM2_CONF", &self.conf)
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                label,
-                "--so-pin",
-                SO_PIN,
-                "--pin",
-                USER_PIN,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "init-token: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
 
 /// Certificates generated at run time.
 pub struct Pki {
@@ -113,63 +54,25 @@ pub struct Pki {
 
 pub const KMS_SUBJECT: &str = "cks.kms.us-east-1.amazonaws.com";
 
-fn ca(name: &str) -> (rcgen::Certificate, rcgen::KeyPair) {
-    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.distinguished_name.push(rcgen::DnType::CommonName, name);
-    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    p.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-    ];
-    let k = rcgen::KeyPair::generate().unwrap();
-    (p.self_signed(&k).unwrap(), k)
-}
-
-fn leaf(
-    cn: &str,
-    dns: &[&str],
-    client: bool,
-    issuer: &(rcgen::Certificate, rcgen::KeyPair),
-    rsa: bool,
-) -> (String, String) {
-    let mut p =
-        rcgen::CertificateParams::new(dns.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .unwrap();
-    p.distinguished_name.push(rcgen::DnType::CommonName, cn);
-    p.extended_key_usages = vec![if client {
-        rcgen::ExtendedKeyUsagePurpose::ClientAuth
-    } else {
-        rcgen::ExtendedKeyUsagePurpose::ServerAuth
-    }];
-    let k = if rsa {
-        rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap()
-    } else {
-        rcgen::KeyPair::generate().unwrap()
-    };
-    let cert = p.signed_by(&k, &issuer.0, &issuer.1).unwrap();
-    (cert.pem(), k.serialize_pem())
-}
-
 impl Pki {
     pub fn new(rsa_server: bool) -> Pki {
-        let server_ca = ca("test server CA");
-        let client_ca = ca("test client CA");
-        let other_ca = ca("other client CA");
-        let (chain, key) = leaf("localhost", &["localhost"], false, &server_ca, rsa_server);
+        let server_ca = TestCa::new("test server CA");
+        let client_ca = TestCa::new("test client CA");
+        let other_ca = TestCa::new("other client CA");
+        let (chain, key) = server_ca.issue("localhost", &["localhost"], Usage::Server, rsa_server);
         Pki {
-            server_ca_pem: server_ca.0.pem(),
+            server_ca_pem: server_ca.pem(),
             server_chain_pem: chain,
             server_key_pem: key,
-            client_ca_pem: client_ca.0.pem(),
-            client_good: leaf(KMS_SUBJECT, &[], true, &client_ca, false),
-            client_bad_subject: leaf(
+            client_ca_pem: client_ca.pem(),
+            client_good: client_ca.issue(KMS_SUBJECT, &[], Usage::Client, false),
+            client_bad_subject: client_ca.issue(
                 "cks.kms.eu-west-1.example.com",
                 &[],
-                true,
-                &client_ca,
+                Usage::Client,
                 false,
             ),
-            client_other_ca: leaf(KMS_SUBJECT, &[], true, &other_ca, false),
+            client_other_ca: other_ca.issue(KMS_SUBJECT, &[], Usage::Client, false),
         }
     }
 }
@@ -918,15 +821,6 @@ impl Drop for HsmStall {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A free local port (bound and released; the race with other processes
-/// is acceptable in tests).
-pub fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 /// The value of a sample line `name{labels} value` (or `name value`).

@@ -8,7 +8,6 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
@@ -16,11 +15,9 @@ use std::time::Duration;
 
 use envelope_core::error::{Error, KeyringError, XksErrorKind};
 use envelope_xks::{Timeouts, TlsSettings, XksCredentials, XksKeyUri, XksKeyring};
+pub use xks_test_support::{free_addr, SoftHsm, TestCa, Usage, MODULE, USER_PIN};
 
-pub const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 pub const REGION: &str = "us-east-1";
-pub const SO_PIN: &str = "12345678";
-pub const USER_PIN: &str = "87654321";
 pub const AKID: &str = "AKIAAAAAAAAAAAAAAAA2";
 pub const SECRET: &str = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1";
 pub const PREFIX: &str = "/ks/a";
@@ -59,55 +56,6 @@ pub fn proxy_bin() -> &'static Path {
     })
 }
 
-/// Fails loudly (never skips) without SoftHSM.
-pub fn require_softhsm() {
-    let util = Command::new("softhsm2-util").arg("--version").output();
-    assert!(
-        Path::new(MODULE).exists() && util.is_ok(),
-        "SoftHSM2 is missing: run scripts/install-test-deps.sh"
-    );
-}
-
-fn ca(name: &str) -> (rcgen::Certificate, rcgen::KeyPair) {
-    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.distinguished_name.push(rcgen::DnType::CommonName, name);
-    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    p.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-    ];
-    let k = rcgen::KeyPair::generate().unwrap();
-    (p.self_signed(&k).unwrap(), k)
-}
-
-fn leaf(
-    cn: &str,
-    dns: &[&str],
-    client: bool,
-    issuer: &(rcgen::Certificate, rcgen::KeyPair),
-) -> (String, String) {
-    let mut p =
-        rcgen::CertificateParams::new(dns.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .unwrap();
-    p.distinguished_name.push(rcgen::DnType::CommonName, cn);
-    p.extended_key_usages = vec![if client {
-        rcgen::ExtendedKeyUsagePurpose::ClientAuth
-    } else {
-        rcgen::ExtendedKeyUsagePurpose::ServerAuth
-    }];
-    let k = rcgen::KeyPair::generate().unwrap();
-    let cert = p.signed_by(&k, &issuer.0, &issuer.1).unwrap();
-    (cert.pem(), k.serialize_pem())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A proxy child process on a fixed port; killed on drop (also on panic).
 pub struct Proxy {
     pub dir: tempfile::TempDir,
@@ -137,51 +85,23 @@ impl Drop for Proxy {
 impl Proxy {
     /// A token with [`KEYS`], a config with mTLS, and the proxy started.
     pub fn start() -> Proxy {
-        require_softhsm();
         proxy_bin();
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path();
-        let tokens = p.join("tokens");
-        std::fs::create_dir_all(&tokens).unwrap();
-        let softhsm_conf = p.join("softhsm2.conf");
-        std::fs::write(
-            &softhsm_conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                tokens.display()
-            ),
-        )
-        .unwrap();
-        let out = Command::new("softhsm2-util")
-            .env("SOFTHSM2_CONF", &softhsm_conf)
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                "tokA",
-                "--so-pin",
-                SO_PIN,
-                "--pin",
-                USER_PIN,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "init-token: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let hsm = SoftHsm::new(p);
+        hsm.init_token("tokA");
+        let softhsm_conf = hsm.conf;
 
-        let server_ca = ca("envelope-xks test server CA");
-        let client_ca = ca("envelope-xks test client CA");
-        let (chain, key) = leaf("localhost", &["localhost"], false, &server_ca);
-        let client_cert = leaf(CLIENT_SUBJECT, &[], true, &client_ca);
+        let server_ca = TestCa::new("envelope-xks test server CA");
+        let client_ca = TestCa::new("envelope-xks test client CA");
+        let (chain, key) = server_ca.issue("localhost", &["localhost"], Usage::Server, false);
+        let client_cert = client_ca.issue(CLIENT_SUBJECT, &[], Usage::Client, false);
         std::fs::write(p.join("server-chain.pem"), chain).unwrap();
         std::fs::write(p.join("server-key.pem"), key).unwrap();
-        std::fs::write(p.join("client-ca.pem"), client_ca.0.pem()).unwrap();
+        std::fs::write(p.join("client-ca.pem"), client_ca.pem()).unwrap();
         std::fs::write(p.join("pin"), format!("{USER_PIN}\n")).unwrap();
         std::fs::write(p.join("secret-a"), SECRET).unwrap();
-        let port = free_port();
+        let port = free_addr().port();
         let config = p.join("xks-proxy.toml");
         std::fs::write(
             &config,
@@ -235,7 +155,7 @@ secret = {{ file = "secret-a" }}
             port,
             config,
             softhsm_conf,
-            server_ca_pem: server_ca.0.pem(),
+            server_ca_pem: server_ca.pem(),
             client_cert,
             child: None,
         };
