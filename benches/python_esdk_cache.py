@@ -1,13 +1,15 @@
 """Measures the official Python ESDK's caching materials manager on cache
 hits, for the bench report, which interleaves it with its own contenders.
 
-Usage: python_esdk_cache.py SUITE SIZE. Prints "ready" once warm, then for
+Usage: python_esdk_cache.py SUITE SIZE. Prints "ready" and the versions of
+the ESDK and of `cryptography` (which sets much of its speed) once warm, then for
 each line "encrypt SECONDS" or "decrypt SECONDS" on stdin runs that many
 seconds of cache-hit operations and prints the messages per second."""
 import sys
 import time
 
 import aws_encryption_sdk
+import cryptography
 from aws_encryption_sdk.identifiers import Algorithm, CommitmentPolicy, EncryptionKeyType, WrappingAlgorithm
 from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
 from aws_encryption_sdk.key_providers.raw import RawMasterKeyProvider
@@ -61,7 +63,8 @@ def main():
         "encrypt": encrypt,
         "decrypt": lambda: client.decrypt(source=message, materials_manager=cmm),
     }
-    print("ready", flush=True)
+    versions = f"aws-encryption-sdk {aws_encryption_sdk.__version__}, cryptography {cryptography.__version__}"
+    print("ready", versions, flush=True)
     for line in sys.stdin:
         op, seconds = line.split()
         print(rate(ops[op], float(seconds)), flush=True)
