@@ -4,7 +4,9 @@
 //! start the real proxy binary against these; what differs between them
 //! (configuration, clients) stays in each crate's `tests/common`.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
+use std::ffi::{OsStr, OsString};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,23 +57,30 @@ impl SoftHsm {
 
     /// Initializes a token labelled `label` with [`SO_PIN`] and [`USER_PIN`].
     pub fn init_token(&self, label: &str) {
+        self.util([
+            "--init-token",
+            "--free",
+            "--label",
+            label,
+            "--so-pin",
+            SO_PIN,
+            "--pin",
+            USER_PIN,
+        ]);
+    }
+
+    /// Runs `softhsm2-util ARGS` on this configuration; panics with its
+    /// stderr unless it succeeds.
+    pub fn util<S: AsRef<OsStr>>(&self, args: impl IntoIterator<Item = S>) {
+        let args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
         let out = Command::new("softhsm2-util")
             .env("SOFTHSM2_CONF", &self.conf)
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                label,
-                "--so-pin",
-                SO_PIN,
-                "--pin",
-                USER_PIN,
-            ])
+            .args(&args)
             .output()
             .unwrap();
         assert!(
             out.status.success(),
-            "init-token: {}",
+            "softhsm2-util {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }

@@ -236,21 +236,21 @@ impl Proxy {
 
         // A key with a known value (a test fixture, not a secret), so tests
         // can check the proxy's ciphertexts with an independent AES-GCM.
-        std::fs::write(p.join("known.key"), KNOWN_KEY).unwrap();
-        let out = Command::new("softhsm2-util")
-            .env("SOFTHSM2_CONF", &hsm.conf)
-            .arg("--import")
-            .arg(p.join("known.key"))
-            .args([
-                "--aes", "--token", "tokA", "--label", "known", "--id", "01", "--pin", USER_PIN,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "import: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let known = p.join("known.key");
+        std::fs::write(&known, KNOWN_KEY).unwrap();
+        hsm.util([
+            "--import",
+            known.to_str().expect("a UTF-8 temp path"),
+            "--aes",
+            "--token",
+            "tokA",
+            "--label",
+            "known",
+            "--id",
+            "01",
+            "--pin",
+            USER_PIN,
+        ]);
 
         for (store, label, usage) in KEYS {
             admin(
