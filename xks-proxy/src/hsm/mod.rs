@@ -19,11 +19,15 @@ pub mod pool;
 pub mod threads;
 
 use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::session::Session;
+use tokio::task::futures::TaskLocalFuture;
 
 use crate::config::IvSource;
 
@@ -41,14 +45,35 @@ tokio::task_local! {
 /// Runs `fut` and returns its output with the time it spent in
 /// [`KeyStoreHsm`] calls (session waits included), for the audit log and
 /// metrics.
-pub async fn timed<F: std::future::Future>(fut: F) -> (F::Output, Duration) {
-    HSM_TIME_US
-        .scope(Cell::new(0), async {
-            let out = fut.await;
-            let us = HSM_TIME_US.try_with(Cell::get).unwrap_or(0);
-            (out, Duration::from_micros(us))
-        })
-        .await
+///
+/// A named future rather than an `async fn`: `fut` is nearly the whole
+/// request's state machine, and an `async` wrapper around the scope held it
+/// three times over (the argument, the inner block's capture and the
+/// awaited copy). The future hyper stores per request was 9,624 bytes that
+/// way and is 3,976 bytes this way, and every request copies it.
+pub fn timed<F: Future>(fut: F) -> Timed<F> {
+    Timed {
+        scoped: HSM_TIME_US.scope(Cell::new(0), fut),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future returned by [`timed`].
+    pub struct Timed<F: Future> {
+        #[pin]
+        scoped: TaskLocalFuture<Cell<u64>, F>,
+    }
+}
+
+impl<F: Future> Future for Timed<F> {
+    type Output = (F::Output, Duration);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut scoped = self.project().scoped;
+        let out = std::task::ready!(scoped.as_mut().poll(cx));
+        let us = scoped.take_value().map_or(0, Cell::into_inner);
+        Poll::Ready((out, Duration::from_micros(us)))
+    }
 }
 
 fn add_hsm_time(d: Duration) {
