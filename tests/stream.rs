@@ -139,7 +139,9 @@ fn truncation_at_every_frame_boundary_fails() {
 fn tampering_releases_nothing_unverified() {
     for suite in SUITES {
         let client = client(suite, 64);
-        let plaintext = vec![0x77u8; 64 * 4];
+        // Not a multiple of the frame length, so the final frame holds
+        // plaintext (a multiple ends with an empty final frame).
+        let plaintext = vec![0x77u8; 64 * 4 + 10];
         let message = stream_encrypt(&client, &plaintext, 4096, None);
         // Flip a bit in the last byte: the footer signature, or the final frame's tag.
         let mut tampered = message.clone();
@@ -804,4 +806,87 @@ async fn tokio_decrypt_writes_verified_frames_before_waiting_for_more() {
     );
     assert_eq!(out.len(), 10 * frame as usize);
     assert!(out == plaintext[..out.len()]);
+}
+
+/// The body's frames as (is_final, content length), walked from the header
+/// of an unsigned (0x0478) message.
+fn frame_layout(message: &[u8], frame: usize) -> Vec<(bool, usize)> {
+    let (_, mut pos) = envelope::format::Header::parse_prefix(message, None).expect("header");
+    let mut frames = Vec::new();
+    while pos < message.len() {
+        if message[pos..pos + 4] == [0xFF; 4] {
+            let len = u32::from_be_bytes(message[pos + 20..pos + 24].try_into().expect("4 bytes"));
+            frames.push((true, len as usize));
+            pos += 4 + 4 + 12 + 4 + len as usize + 16;
+        } else {
+            frames.push((false, frame));
+            pos += 4 + 12 + frame + 16;
+        }
+    }
+    assert_eq!(pos, message.len(), "frames end where the message does");
+    frames
+}
+
+/// A plaintext that ends on a frame boundary is written as the official
+/// Python, Java and C SDKs write it: every full frame regular, then an
+/// empty final frame (aws-encryption-cli's Python 3.x line rejects a final
+/// frame of a full frame length). Checked on every write path: in memory,
+/// the std writer (declared and unknown length, any write size) and tokio.
+#[tokio::test]
+async fn a_plaintext_ending_on_a_frame_boundary_ends_with_an_empty_final_frame() {
+    const FRAME: usize = 64;
+    let client = client(AlgorithmSuite::Aes256GcmHkdfSha512CommitKey, FRAME as u32);
+    for len in [
+        0usize,
+        1,
+        FRAME - 1,
+        FRAME,
+        FRAME + 1,
+        2 * FRAME,
+        5 * FRAME,
+        5 * FRAME + 3,
+    ] {
+        let plaintext = patterned(len);
+        let mut expected = vec![(false, FRAME); len / FRAME];
+        expected.push((true, len % FRAME));
+        let mut messages = vec![(
+            "in memory".to_owned(),
+            client
+                .encrypt_blocking(&plaintext, &context())
+                .expect("encrypt"),
+        )];
+        for write_size in [1usize, FRAME, FRAME + 1, 4096] {
+            for declared in [None, Some(len as u64)] {
+                messages.push((
+                    format!("writer, writes of {write_size}, declared {declared:?}"),
+                    stream_encrypt(&client, &plaintext, write_size, declared),
+                ));
+            }
+        }
+        messages.push(("tokio".to_owned(), tokio_encrypt(&client, &plaintext).await));
+        for step in [1usize, FRAME, 1000] {
+            let mut message = Vec::new();
+            client
+                .encrypt_stream(
+                    &mut trickle(&plaintext, step),
+                    &mut message,
+                    &context(),
+                    None,
+                )
+                .await
+                .expect("encrypt_stream");
+            messages.push((format!("tokio, reads of {step}"), message));
+        }
+        for (path, message) in messages {
+            assert_eq!(
+                frame_layout(&message, FRAME),
+                expected,
+                "{path}, {len} bytes"
+            );
+            let decrypted = client
+                .decrypt_blocking(&message, &context())
+                .expect("decrypt");
+            assert_eq!(decrypted.plaintext, plaintext, "{path}, {len} bytes");
+        }
+    }
 }

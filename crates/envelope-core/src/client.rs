@@ -14,7 +14,7 @@ use crate::materials::{
     DecryptRequest, DecryptionMaterials, DefaultMaterialsManager, EncryptionMaterials,
     EncryptionRequest, MaterialsManager,
 };
-use crate::message::{decrypt, encrypt};
+use crate::message::{decrypt, encoder, encrypt};
 use crate::policy::CommitmentPolicy;
 use crate::stream::{DecryptingReader, EncryptingWriter, ReleasePolicy};
 use crate::suite::AlgorithmSuite;
@@ -144,7 +144,7 @@ impl ClientBuilder {
         let materials = self.materials.ok_or(crate::error::KeyringError::Config(
             "a client needs a keyring or a materials manager".into(),
         ))?;
-        encrypt::check_frame_length(self.frame_length)?;
+        encoder::check_frame_length(self.frame_length)?;
         if let Some(suite) = self.suite {
             self.commitment_policy.check_encrypt(suite)?;
         }

@@ -4,16 +4,47 @@
 //! in-memory and the streaming APIs drive this.
 
 use crate::crypto::aead::{IV_LEN, TAG_LEN};
-use crate::crypto::kdf::MessageKeys;
+use crate::crypto::kdf::{self, MessageKeys};
 use crate::crypto::sign::{Digester, VerifyingKey};
-use crate::error::{CryptoError, Error, FormatError};
+use crate::error::{CryptoError, Error, FormatError, PolicyError};
 use crate::format::body::{self, BlockKind, BodyAad, FINAL_FRAME_MARKER};
 use crate::format::header::{MessageId, ParsedHeader};
 use crate::format::reader::Reader;
 use crate::format::ContentType;
 use crate::materials::DecryptionMaterials;
 
-use super::decrypt::authenticate_header;
+/// Derives the message keys and checks commitment and the header tag.
+pub(crate) fn authenticate_header(
+    header_bytes: &[u8],
+    parsed: &ParsedHeader,
+    materials: &DecryptionMaterials,
+) -> Result<kdf::MessageKeys, Error> {
+    let header = &parsed.header;
+    let data_key = materials
+        .data_key
+        .as_ref()
+        .ok_or(PolicyError::InvalidMaterials("no data key"))?;
+    let keys = kdf::derive(header.suite, data_key, header.message_id.as_bytes())?;
+    keys.verify_commitment(header.commitment.as_ref())?;
+    let authenticated_only = materials.authenticated_only_context()?;
+    let body = header_bytes
+        .get(..parsed.body_len)
+        .ok_or(FormatError::Truncated {
+            field: "header",
+            needed: parsed.body_len,
+        })?;
+    let verified = if authenticated_only.is_empty() {
+        keys.content
+            .open_in_place(header.header_iv, body, &mut [], &header.tag)
+    } else {
+        let mut aad = body.to_vec();
+        aad.extend_from_slice(&authenticated_only);
+        keys.content
+            .open_in_place(header.header_iv, &aad, &mut [], &header.tag)
+    };
+    verified.map_err(|()| CryptoError::HeaderAuthentication)?;
+    Ok(keys)
+}
 
 /// What one decoding step did.
 pub(crate) enum Step {

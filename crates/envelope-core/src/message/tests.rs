@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{decrypt, encrypt};
+use super::{decrypt, encoder, encrypt};
 use crate::crypto::aead::IV_LEN;
 use crate::crypto::{kdf, DataKey, SigningKey};
 use crate::error::{CryptoError, Error, FormatError, PolicyError};
@@ -77,10 +77,10 @@ fn python_style_empty_final_frame_decrypts() {
     let suite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
     let m = materials(suite, EncryptionContext::new());
     let mut out = Vec::new();
-    let (id, keys) = encrypt::write_header(&mut out, &m, 4).expect("header");
-    encrypt::write_frame(&mut out, &keys, &id, 1, b"abcd", false).expect("frame");
-    encrypt::write_frame(&mut out, &keys, &id, 2, b"efgh", false).expect("frame");
-    encrypt::write_frame(&mut out, &keys, &id, 3, b"", true).expect("final");
+    let (id, keys) = encoder::write_header(&mut out, &m, 4).expect("header");
+    encoder::write_frame(&mut out, &keys, &id, 1, b"abcd", false).expect("frame");
+    encoder::write_frame(&mut out, &keys, &id, 2, b"efgh", false).expect("frame");
+    encoder::write_frame(&mut out, &keys, &id, 3, b"", true).expect("final");
     assert_eq!(decrypt_with_key(&out).expect("decrypts"), b"abcdefgh");
 }
 
