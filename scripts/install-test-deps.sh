@@ -16,10 +16,22 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
 fi
 
-# moto (KMS emulator) and the official Python ESDK share one venv.
-if [ ! -x .venv/bin/moto_server ] || ! .venv/bin/python -c 'import aws_encryption_sdk' 2>/dev/null; then
+# The official Python peers, one virtual environment each, since their pins
+# conflict: .venv holds moto (KMS + DynamoDB emulator), the ESDK 4.x and the
+# Material Providers Library (keyrings, the hierarchical keyring);
+# .venv-esdk3 the ESDK 3.x line; .venv-cli aws-encryption-cli 4.3.0, which
+# pins ESDK 3.x.
+if [ ! -x .venv/bin/moto_server ] || ! .venv/bin/python -c 'import aws_encryption_sdk, aws_cryptographic_material_providers' 2>/dev/null; then
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check moto flask flask-cors aws-encryption-sdk
+  .venv/bin/pip install -q --disable-pip-version-check 'moto[server]' flask flask-cors 'aws-encryption-sdk>=4,<5' 'aws-cryptographic-material-providers>=1.11,<2'
+fi
+if [ ! -x .venv-esdk3/bin/python ] || ! .venv-esdk3/bin/python -c 'import aws_encryption_sdk' 2>/dev/null; then
+  python3 -m venv .venv-esdk3
+  .venv-esdk3/bin/pip install -q --disable-pip-version-check 'aws-encryption-sdk>=3,<4'
+fi
+if [ ! -x .venv-cli/bin/aws-encryption-cli ]; then
+  python3 -m venv .venv-cli
+  .venv-cli/bin/pip install -q --disable-pip-version-check 'aws-encryption-sdk-cli==4.3.0'
 fi
 
 # localstack-core enforces key state and multi-region decrypt; it needs
