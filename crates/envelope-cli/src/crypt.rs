@@ -34,7 +34,15 @@ pub(crate) struct Crypt<'a> {
     pub(crate) runtime: &'a tokio::runtime::Runtime,
     pub(crate) progress: &'a Progress,
     pub(crate) max_edks: Option<usize>,
+    /// Base64-decode the input first (aws-encryption-cli's `--decode`).
+    pub(crate) base64_input: bool,
+    /// Base64-encode the output (aws-encryption-cli's `--encode`).
+    pub(crate) base64_output: bool,
 }
+
+/// A check of an authenticated header before any output is created, such
+/// as aws-encryption-cli's required context or `--decrypt-unsigned`.
+pub(crate) type HeaderCheck<'a> = &'a dyn Fn(&Header) -> Result<(), String>;
 
 impl Crypt<'_> {
     /// Encrypts `job.input` into `job.output`, declaring the input's length
@@ -42,12 +50,14 @@ impl Crypt<'_> {
     /// file that changes size while being read fails instead of producing
     /// a message of another length).
     pub(crate) fn encrypt(&self, job: &Job, context: &EncryptionContext) -> Result<Done, String> {
-        let mut input = self.progress.wrap(open(&job.input)?);
-        let output = Output::create(&job.output)?;
+        let mut input = self.progress.wrap(self.open(&job.input)?);
+        let output = Sink::create(&job.output, self.base64_output)?;
         let tap = HeaderTap::new(BufWriter::with_capacity(CHUNK, output), self.max_edks);
+        // Base64 input has a length the encoder cannot know in advance.
+        let declared = job.size.filter(|_| !self.base64_input);
         let mut writer = self
             .runtime
-            .block_on(self.client.encrypting_writer(tap, context, job.size))
+            .block_on(self.client.encrypting_writer(tap, context, declared))
             .map_err(|e| format!("encryption failed: {e}"))?;
         let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
         let mut total = 0u64;
@@ -79,15 +89,16 @@ impl Crypt<'_> {
     }
 
     /// Decrypts `job.input` into `job.output` under `release`. The output
-    /// is created only once the header has authenticated (and, for
-    /// `verified`, once the whole message has).
+    /// is created only once the header has authenticated and passed
+    /// `check` (and, for `verified`, once the whole message has verified).
     pub(crate) fn decrypt(
         &self,
         job: &Job,
         required: &EncryptionContext,
         release: Release,
+        check: HeaderCheck<'_>,
     ) -> Result<Done, String> {
-        let input = self.progress.wrap(open(&job.input)?);
+        let input = self.progress.wrap(self.open(&job.input)?);
         let policy = match release {
             Release::PerFrame => ReleasePolicy::PerFrame,
             Release::Verified => ReleasePolicy::VerifiedOnly {
@@ -99,7 +110,8 @@ impl Crypt<'_> {
             .runtime
             .block_on(self.client.decrypting_reader(input, required, policy))
             .map_err(|e| format!("decryption failed: {e}"))?;
-        let mut output = Output::create(&job.output)?;
+        check(reader.header())?;
+        let mut output = Sink::create(&job.output, self.base64_output)?;
         let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
         let mut total = 0u64;
         loop {
@@ -123,12 +135,94 @@ impl Crypt<'_> {
     }
 }
 
-fn open(input: &Endpoint) -> Result<Box<dyn Read>, String> {
-    match input {
-        Endpoint::Std => Ok(Box::new(io::stdin().lock())),
-        Endpoint::Path(path) => std::fs::File::open(path)
-            .map(|f| Box::new(f) as Box<dyn Read>)
-            .map_err(|e| format!("reading {}: {e}", path.display())),
+impl Crypt<'_> {
+    fn open(&self, input: &Endpoint) -> Result<Box<dyn Read>, String> {
+        let raw: Box<dyn Read> = match input {
+            Endpoint::Std => Box::new(io::stdin().lock()),
+            Endpoint::Path(path) => std::fs::File::open(path)
+                .map(|f| Box::new(f) as Box<dyn Read>)
+                .map_err(|e| format!("reading {}: {e}", path.display()))?,
+        };
+        Ok(if self.base64_input {
+            Box::new(base64::read::DecoderReader::new(
+                SkipWhitespace(raw),
+                &base64::engine::general_purpose::STANDARD,
+            ))
+        } else {
+            raw
+        })
+    }
+}
+
+/// Base64 text with its line breaks and spaces removed, as the official
+/// tool's `--decode` reads it.
+struct SkipWhitespace<R>(R);
+
+impl<R: Read> Read for SkipWhitespace<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let n = self.0.read(buf)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            let mut kept = 0;
+            for i in 0..n {
+                if !buf[i].is_ascii_whitespace() {
+                    buf[kept] = buf[i];
+                    kept += 1;
+                }
+            }
+            if kept > 0 {
+                return Ok(kept);
+            }
+        }
+    }
+}
+
+/// A job's output, base64-encoded on the way when asked; committed (given
+/// its name) only at the end, like [`Output`].
+enum Sink {
+    Raw(Output),
+    Base64(Box<base64::write::EncoderWriter<'static, base64::engine::GeneralPurpose, Output>>),
+}
+
+impl Sink {
+    fn create(target: &Endpoint, base64: bool) -> Result<Self, String> {
+        let output = Output::create(target)?;
+        Ok(if base64 {
+            Self::Base64(Box::new(base64::write::EncoderWriter::new(
+                output,
+                &base64::engine::general_purpose::STANDARD,
+            )))
+        } else {
+            Self::Raw(output)
+        })
+    }
+
+    fn commit(self) -> Result<(), String> {
+        match self {
+            Self::Raw(output) => output.commit(),
+            Self::Base64(mut encoder) => encoder
+                .finish()
+                .map_err(|e| format!("writing output: {e}"))?
+                .commit(),
+        }
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Raw(output) => output.write(buf),
+            Self::Base64(encoder) => encoder.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Raw(output) => output.flush(),
+            Self::Base64(encoder) => encoder.flush(),
+        }
     }
 }
 

@@ -7,12 +7,14 @@
 //! Modules: `args` (the command line), `plan` (paths into jobs), `crypt`
 //! (one job through the streaming API), `atomic` (temp file + rename),
 //! `interrupt` (cleanup on signals), `metadata` (`--metadata-output`),
-//! `progress` (the bar), `keys` (`--wrapping-key`).
+//! `progress` (the bar), `keys` (`--wrapping-key`), `compat` (the
+//! aws-encryption-cli command line).
 
 #![forbid(unsafe_code)]
 
 mod args;
 mod atomic;
+mod compat;
 mod crypt;
 mod error;
 mod interrupt;
@@ -135,6 +137,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     runtime: &runtime,
                     progress,
                     max_edks: args.common.max_encrypted_data_keys,
+                    base64_input: false,
+                    base64_output: false,
                 }
                 .encrypt(job, &context)
             })
@@ -166,8 +170,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     runtime: &runtime,
                     progress,
                     max_edks: args.common.max_encrypted_data_keys,
+                    base64_input: false,
+                    base64_output: false,
                 }
-                .decrypt(job, &required, release)
+                .decrypt(job, &required, release, &|_| Ok(()))
             })
         }
     }
@@ -193,7 +199,12 @@ fn check_usage(cli: &Cli) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if compat::requested(&argv) {
+        interrupt::install();
+        return compat::main(argv);
+    }
+    let cli = Cli::parse_from(argv);
     check_usage(&cli);
     interrupt::install();
     match run(cli) {

@@ -88,6 +88,22 @@ pub(crate) struct ParsedHeader {
 }
 
 impl Header {
+    /// The commitment key (v2 messages), as stored in the header: public,
+    /// it binds the data key to the message without revealing it.
+    pub fn commitment_key(&self) -> Option<&[u8]> {
+        self.commitment.as_ref().map(|key| key.as_slice())
+    }
+
+    /// The IV of the header tag (v1 messages; 12 zero bytes in v2).
+    pub fn header_iv(&self) -> &[u8] {
+        &self.header_iv
+    }
+
+    /// The header authentication tag.
+    pub fn header_tag(&self) -> &[u8] {
+        &self.tag
+    }
+
     /// Parses the header at the start of a message without decrypting
     /// anything; returns it and its length in bytes. The header is not
     /// authenticated by this: use it to inspect, never to trust.
