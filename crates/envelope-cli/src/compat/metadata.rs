@@ -14,16 +14,26 @@ use serde_json::{json, Map, Value};
 
 use super::args::{suite_name, Action};
 
-/// Where records go.
+/// Where records go. The file is opened on the first record, as the
+/// official tool does: a run that processes nothing leaves no file.
 pub(crate) struct MetadataWriter {
-    out: Box<dyn Write>,
+    out: Option<Box<dyn Write>>,
     target: String,
+    overwrite: bool,
 }
 
 impl MetadataWriter {
-    /// Opens `path` (`-` for stdout) to append, or to overwrite.
-    pub(crate) fn open(path: &str, overwrite: bool) -> Result<Self, String> {
-        let out: Box<dyn Write> = if path == "-" {
+    /// Records for `path` (`-` for stdout), appended or overwriting.
+    pub(crate) fn new(path: &str, overwrite: bool) -> Self {
+        Self {
+            out: None,
+            target: path.to_owned(),
+            overwrite,
+        }
+    }
+
+    fn open(path: &str, overwrite: bool) -> Result<Box<dyn Write>, String> {
+        Ok(if path == "-" {
             Box::new(io::stdout())
         } else {
             Box::new(
@@ -35,10 +45,6 @@ impl MetadataWriter {
                     .open(path)
                     .map_err(|e| format!("opening metadata output {path}: {e}"))?,
             )
-        };
-        Ok(Self {
-            out,
-            target: path.to_owned(),
         })
     }
 
@@ -48,9 +54,12 @@ impl MetadataWriter {
         let mut serializer = serde_json::Serializer::with_formatter(&mut line, PythonFormatter);
         serde::Serialize::serialize(record, &mut serializer).map_err(|e| e.to_string())?;
         line.push(b'\n');
-        self.out
-            .write_all(&line)
-            .and_then(|()| self.out.flush())
+        let out = match &mut self.out {
+            Some(out) => out,
+            None => self.out.insert(Self::open(&self.target, self.overwrite)?),
+        };
+        out.write_all(&line)
+            .and_then(|()| out.flush())
             .map_err(|e| format!("writing metadata output {}: {e}", self.target))
     }
 }
@@ -234,14 +243,16 @@ mod tests {
         let path = dir.path().join("m.json");
         let path = path.to_str().ok_or("utf-8")?;
         let record = json!({"b": [1, 2], "a": {"k": "caf\u{e9} \u{1F600}"}});
-        MetadataWriter::open(path, false)?.write(&record)?;
-        MetadataWriter::open(path, false)?.write(&json!({"c": null}))?;
+        MetadataWriter::new(path, false).write(&record)?;
+        MetadataWriter::new(path, false).write(&json!({"c": null}))?;
         let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
         assert_eq!(
             text,
             "{\"a\": {\"k\": \"caf\\u00e9 \\ud83d\\ude00\"}, \"b\": [1, 2]}\n{\"c\": null}\n"
         );
-        MetadataWriter::open(path, true)?.write(&json!({"c": null}))?;
+        let mut overwriting = MetadataWriter::new(path, true);
+        overwriting.write(&json!({"c": null}))?;
+        overwriting.write(&json!({"d": null}))?;
         assert_eq!(
             std::fs::read_to_string(path).map_err(|e| e.to_string())?,
             "{\"c\": null}\n"

@@ -225,10 +225,19 @@ fn check_metadata_path(metadata: &str, input: &str, output: &str) -> Result<(), 
     if real_metadata == real_input || real_metadata == real_output {
         return Err("Metadata output file cannot be the input or output".into());
     }
-    if real_output.is_dir() && real_metadata.starts_with(&real_output) {
+    // As text, as the official tool compares them: `dec.json` beside an
+    // output directory `dec` is refused too. Refusing is safe, and a script
+    // that works with the official tool works here.
+    let under = |dir: &Path| {
+        real_metadata
+            .as_os_str()
+            .as_encoded_bytes()
+            .starts_with(dir.as_os_str().as_encoded_bytes())
+    };
+    if real_output.is_dir() && under(&real_output) {
         return Err("Metadata output file cannot be in the output directory".into());
     }
-    if real_input.is_dir() && real_metadata.starts_with(&real_input) {
+    if real_input.is_dir() && under(&real_input) {
         return Err("Metadata output file cannot be in the input directory".into());
     }
     Ok(())
