@@ -255,7 +255,7 @@ mod tests {
         overwriting.write(&json!({"d": null}))?;
         assert_eq!(
             std::fs::read_to_string(path).map_err(|e| e.to_string())?,
-            "{\"c\": null}\n"
+            "{\"c\": null}\n{\"d\": null}\n"
         );
         assert_eq!(
             normalized_absolute(std::path::Path::new("/a/./b/../c")),
