@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use envelope::error::KeyringError;
+use envelope::error::{KeyringError, OtherError};
 use envelope::keyring::Keyring;
 use envelope::materials::{DecryptionMaterials, EncryptionMaterials};
 use envelope::{
@@ -44,11 +44,10 @@ impl Keyring for CountingKeyring {
             tokio::time::sleep(self.delay).await;
         }
         if self.fail.load(Ordering::SeqCst) {
-            return Err(KeyringError::Other {
-                keyring: "counting".into(),
-                reason: "service unavailable".into(),
-                retryable: true,
-            });
+            return Err(KeyringError::Other(OtherError::new(
+                std::io::Error::other("counting: service unavailable"),
+                true,
+            )));
         }
         self.inner.on_encrypt(materials).await
     }

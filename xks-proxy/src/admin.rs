@@ -5,9 +5,7 @@
 
 use std::io::Write;
 
-use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::session::{Session, UserType};
-use cryptoki::types::AuthPin;
+use cryptoki::session::Session;
 
 use crate::config::{Config, ConfigError};
 use crate::hsm::{keys, HsmError, KeyStatus, Module};
@@ -64,15 +62,8 @@ fn open_session(cfg: &Config, store: &str) -> Result<Session, AdminError> {
         .context()
         .open_rw_session(slot)
         .map_err(HsmError::from)?;
-    let pin = AuthPin::new(
-        pin.expose_str()
-            .ok_or(HsmError::Unexpected("PIN is not UTF-8"))?
-            .to_owned(),
-    );
-    match session.login(UserType::User, Some(&pin)) {
-        Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(session),
-        Err(e) => Err(HsmError::from(e).into()),
-    }
+    crate::hsm::module::login(&session, &pin)?;
+    Ok(session)
 }
 
 fn valid_label(l: &str) -> bool {

@@ -4,9 +4,8 @@
 //! stores and their reloadable credentials and policies.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use http_body_util::{BodyExt, Full, Limited};
@@ -18,110 +17,12 @@ use zeroize::Zeroizing;
 use crate::api::handlers::{self, ParsedRequest};
 use crate::api::{routes, ErrorName, Operation, Route, XksError};
 use crate::audit::{rfc3339, AuditLog, AuditRecord};
-use crate::authz::{Decision, Policy};
+use crate::authz::Decision;
 use crate::config::{Config, ConfigError, Credential};
-use crate::health::HealthChecker;
-use crate::hsm::{self, Device, KeyStoreHsm};
-use crate::metrics::{KeyStoreMetrics, Metrics, PoolSnapshot};
-use crate::quota::TokenBucket;
+use crate::hsm::{self, Device};
+pub use crate::key_store::KeyStore;
+use crate::metrics::{Metrics, PoolSnapshot};
 use crate::sigv4::{self, VerifyInput};
-
-/// One logical key store (one URI prefix).
-#[derive(Debug)]
-pub struct KeyStore {
-    /// Configured name.
-    pub name: String,
-    /// URI prefix.
-    pub prefix: String,
-    /// SigV4 region.
-    pub region: String,
-    credentials: RwLock<Arc<Vec<Credential>>>,
-    /// HSM access.
-    pub hsm: KeyStoreHsm,
-    /// Deep health check.
-    pub health: HealthChecker,
-    policy_path: Option<PathBuf>,
-    policy: RwLock<Option<Arc<Policy>>>,
-    quota: Option<TokenBucket>,
-    /// Throttle and denial counters.
-    pub metrics: KeyStoreMetrics,
-}
-
-impl KeyStore {
-    /// A key store with its initial credentials.
-    pub fn new(
-        name: String,
-        prefix: String,
-        region: String,
-        credentials: Vec<Credential>,
-        hsm: KeyStoreHsm,
-        health: HealthChecker,
-    ) -> Self {
-        KeyStore {
-            name,
-            prefix,
-            region,
-            credentials: RwLock::new(Arc::new(credentials)),
-            hsm,
-            health,
-            policy_path: None,
-            policy: RwLock::new(None),
-            quota: None,
-            metrics: KeyStoreMetrics::default(),
-        }
-    }
-
-    /// Applies the secondary authorization policy loaded from `path`
-    /// (re-read on reload).
-    pub fn with_policy(mut self, path: PathBuf, policy: Policy) -> Self {
-        self.policy_path = Some(path);
-        self.policy = RwLock::new(Some(Arc::new(policy)));
-        self
-    }
-
-    /// Limits requests with a token bucket.
-    pub fn with_quota(mut self, bucket: TokenBucket) -> Self {
-        self.quota = Some(bucket);
-        self
-    }
-
-    /// The current policy, if any.
-    pub fn policy(&self) -> Option<Arc<Policy>> {
-        self.policy
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(Arc::clone)
-    }
-
-    /// Re-reads the policy file. A file that fails to load leaves the old
-    /// policy in force: a typo must not open the key store up.
-    fn reload_policy(&self) {
-        let Some(path) = &self.policy_path else {
-            return;
-        };
-        match Policy::load(path) {
-            Ok(p) => {
-                *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(p));
-                tracing::info!(key_store = %self.name, "policy reloaded");
-            }
-            Err(e) => {
-                tracing::error!(key_store = %self.name, error = %e, "policy reload failed; keeping old policy")
-            }
-        }
-    }
-
-    /// The current credential pairs.
-    pub fn credentials(&self) -> Arc<Vec<Credential>> {
-        // A poisoned lock still holds a complete Arc.
-        Arc::clone(&self.credentials.read().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    /// Replaces the credential pairs (rotation).
-    pub fn set_credentials(&self, creds: Vec<Credential>) {
-        *self.credentials.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(creds);
-    }
-}
 
 /// The whole application: key stores by prefix, request limits, audit log
 /// and metrics.
@@ -428,7 +329,7 @@ impl App {
         // Health is exempt from the quota as from authorization: KMS's
         // health polls must not be refused because of data-plane load.
         let is_health = route.operation == Operation::Health;
-        if let (false, Some(bucket)) = (is_health, &store.quota) {
+        if let (false, Some(bucket)) = (is_health, store.quota()) {
             if !bucket.try_acquire() {
                 store.metrics.throttled.fetch_add(1, Ordering::Relaxed);
                 return Err(XksError::new(

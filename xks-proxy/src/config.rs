@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::secret::{Secret, SecretError, SecretSource};
+use crate::secret::{SecretError, SecretSource};
 
 /// A configuration error, naming the field at fault.
 #[derive(Debug, thiserror::Error)]
@@ -332,29 +332,8 @@ pub struct CredentialConfig {
     pub secret: SecretSource,
 }
 
-/// A loaded credential pair.
-#[derive(Clone, Debug)]
-pub struct Credential {
-    /// Access key id.
-    pub access_key_id: String,
-    /// Secret access key (43-64 characters from `[A-Za-z0-9+/=]`). Not
-    /// public: `day_key` is derived from it, so the two change together, by
-    /// building a new `Credential`.
-    pub(crate) secret: Secret,
-    /// The signing key derived from `secret` for the current day.
-    pub(crate) day_key: crate::sigv4::DayKey,
-}
-
-impl Credential {
-    /// A credential pair, as loaded from the configuration.
-    pub fn new(access_key_id: String, secret: Secret) -> Self {
-        Credential {
-            access_key_id,
-            secret,
-            day_key: crate::sigv4::DayKey::new(),
-        }
-    }
-}
+/// A loaded credential pair (defined with SigV4 verification, in `xks-api`).
+pub use xks_api::sigv4::Credential;
 
 /// Prefix alphabet from the spec: `[A-Za-z0-9/_-]`.
 fn valid_prefix(p: &str) -> bool {

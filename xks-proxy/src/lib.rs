@@ -49,9 +49,12 @@ pub mod authz;
 pub mod config;
 pub mod health;
 pub mod hsm;
+pub mod key_store;
 pub mod metrics;
 pub mod quota;
-pub mod secret;
 pub mod server;
-pub mod sigv4;
 pub mod tls;
+
+// The wire protocol lives in `xks-api`, shared with the XKS keyring; these
+// keep the proxy's own paths (`crate::sigv4`, `crate::secret`).
+pub use xks_api::{secret, sigv4};

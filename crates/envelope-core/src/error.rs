@@ -3,6 +3,8 @@
 //! Every variant names the field, the limit or the key at fault. None of
 //! them carries key material or plaintext.
 
+use std::sync::Arc;
+
 use thiserror::Error;
 
 /// A message that cannot be parsed or an input that cannot be serialized.
@@ -158,185 +160,110 @@ pub enum KeyringError {
     /// Every keyring of a multi-keyring failed; one error per keyring.
     #[error("all {} keyrings failed: {}", .0.len(), join(.0))]
     AllFailed(Vec<KeyringError>),
-    /// A failure reported by a keyring outside this crate (KMS, XKS).
-    #[error("{keyring}: {reason}")]
-    Other {
-        /// The keyring or key.
-        keyring: String,
-        /// What went wrong.
-        reason: String,
-        /// Whether retrying later may succeed (throttling, timeouts, outages).
-        retryable: bool,
-    },
-    /// An AWS KMS request for the named key failed, or its response failed
-    /// a check (added for `envelope-kms`).
-    #[error("AWS KMS key {key_id}: {kind}: {message}")]
-    Kms {
-        /// The key ARN, alias or key id the request named.
-        key_id: String,
-        /// The kind of failure.
-        kind: KmsErrorKind,
-        /// The service's message, or the check that failed (no key material).
-        message: String,
-    },
-    /// An XKS proxy request for the named key failed, or its response
-    /// failed a check (added for `envelope-xks`).
-    #[error("XKS key {key}: {kind}: {message}")]
-    Xks {
-        /// The key, as `https://host:port/prefix#keyId`.
-        key: String,
-        /// The kind of failure (the proxy's `errorName`, or a transport failure).
-        kind: XksErrorKind,
-        /// The proxy's `errorMessage`, or the check that failed (no key material).
-        message: String,
-    },
+    /// A failure of a keyring's own kind, from a keyring crate outside this
+    /// one (AWS KMS, XKS, the hierarchical keyring, yours): see
+    /// [`OtherError`].
+    #[error(transparent)]
+    Other(OtherError),
 }
 
-/// Why an XKS proxy request failed (see [`KeyringError::Xks`]). One kind
-/// per `errorName` of the XKS API, plus transport failures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum XksErrorKind {
-    /// `ValidationException`: the proxy rejected the request as malformed.
-    Validation,
-    /// `AuthenticationFailedException`: the SigV4 signature or credentials.
-    AuthenticationFailed,
-    /// `AccessDeniedException`: secondary authorization refused the call.
-    AccessDenied,
-    /// `KeyNotFoundException`: no such key in the key store.
-    KeyNotFound,
-    /// `InvalidUriPathException`: no such key store (URI prefix).
-    InvalidUriPath,
-    /// `InvalidKeyUsageException`: the key may not encrypt (or decrypt).
-    InvalidKeyUsage,
-    /// `InvalidStateException`: the key is disabled.
-    InvalidState,
-    /// `InvalidCiphertextException`: wrong ciphertext or encryption context.
-    InvalidCiphertext,
-    /// `UnsupportedOperationException`.
-    UnsupportedOperation,
-    /// `ThrottlingException`: over the key store's quota.
-    Throttled,
-    /// `DependencyTimeoutException`: the HSM did not answer in time.
-    DependencyTimeout,
-    /// `InternalException`: the proxy or the HSM failed.
-    Internal,
-    /// The connect or request timeout expired.
-    Timeout,
-    /// The proxy could not be reached (DNS, connection, TLS, I/O).
-    Network,
-    /// The proxy answered with a status or body that is not an XKS answer
-    /// (for example a load balancer's 502/503).
-    Unavailable,
-    /// The response failed a check (bad JSON, base64 or field lengths).
-    InvalidResponse,
+/// A keyring plugin's own typed error, carried by [`KeyringError::Other`]
+/// (as rustls carries a provider's error in its `Other` variant), so that
+/// this crate names no key service. The plugin's error type stays
+/// reachable: match on it with [`OtherError::downcast_ref`] (the plugin
+/// crates offer helpers, such as `envelope_kms::KmsError::find`). Its
+/// `source()` chain is kept, and it says whether retrying may succeed.
+#[derive(Clone)]
+pub struct OtherError {
+    error: Arc<dyn std::error::Error + Send + Sync + 'static>,
+    retryable: bool,
 }
 
-impl XksErrorKind {
-    /// Whether retrying later may succeed: throttling, HSM timeouts,
-    /// internal failures, timeouts, network failures and unavailability.
-    pub fn is_retryable(self) -> bool {
-        matches!(
-            self,
-            Self::Throttled
-                | Self::DependencyTimeout
-                | Self::Internal
-                | Self::Timeout
-                | Self::Network
-                | Self::Unavailable
-        )
+impl OtherError {
+    /// Wraps a plugin's error; `retryable` when a later retry may succeed
+    /// (throttling, timeouts, an unreachable service).
+    pub fn new<E: std::error::Error + Send + Sync + 'static>(error: E, retryable: bool) -> Self {
+        Self {
+            error: Arc::new(error),
+            retryable,
+        }
     }
-}
 
-impl std::fmt::Display for XksErrorKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Validation => "ValidationException",
-            Self::AuthenticationFailed => "AuthenticationFailedException",
-            Self::AccessDenied => "AccessDeniedException",
-            Self::KeyNotFound => "KeyNotFoundException",
-            Self::InvalidUriPath => "InvalidUriPathException",
-            Self::InvalidKeyUsage => "InvalidKeyUsageException",
-            Self::InvalidState => "InvalidStateException",
-            Self::InvalidCiphertext => "InvalidCiphertextException",
-            Self::UnsupportedOperation => "UnsupportedOperationException",
-            Self::Throttled => "ThrottlingException",
-            Self::DependencyTimeout => "DependencyTimeoutException",
-            Self::Internal => "InternalException",
-            Self::Timeout => "timed out",
-            Self::Network => "network failure",
-            Self::Unavailable => "proxy unavailable",
-            Self::InvalidResponse => "invalid response",
-        })
-    }
-}
-
-/// Why an AWS KMS request failed (see [`KeyringError::Kms`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum KmsErrorKind {
-    /// `NotFoundException`: the key does not exist.
-    NotFound,
-    /// `DisabledException`: the key is disabled.
-    Disabled,
-    /// `KMSInvalidStateException`: for example, pending deletion.
-    InvalidState,
-    /// `AccessDeniedException`: the caller may not use the key.
-    AccessDenied,
-    /// `InvalidCiphertextException` or `IncorrectKeyException`: the
-    /// ciphertext or the encryption context is wrong.
-    InvalidCiphertext,
-    /// Throttled (`ThrottlingException`, `LimitExceededException`) after
-    /// the client's retries.
-    Throttled,
-    /// The connect, attempt or operation timeout expired.
-    Timeout,
-    /// The service could not be reached (DNS, connection, TLS, I/O).
-    Network,
-    /// The service reported an internal or dependency failure.
-    Unavailable,
-    /// The response failed a check: wrong key ARN or data key length.
-    InvalidResponse,
-    /// Any other error.
-    Other,
-}
-
-impl KmsErrorKind {
     /// Whether retrying later may succeed.
-    pub fn is_retryable(self) -> bool {
-        matches!(
-            self,
-            Self::Throttled | Self::Timeout | Self::Network | Self::Unavailable
-        )
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+
+    /// The plugin's error, if it is an `E`.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.error.downcast_ref::<E>()
+    }
+
+    /// The plugin's error.
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.error
     }
 }
 
-impl std::fmt::Display for KmsErrorKind {
+impl std::fmt::Debug for OtherError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::NotFound => "not found",
-            Self::Disabled => "disabled",
-            Self::InvalidState => "invalid key state",
-            Self::AccessDenied => "access denied",
-            Self::InvalidCiphertext => "invalid ciphertext or encryption context",
-            Self::Throttled => "throttled",
-            Self::Timeout => "timed out",
-            Self::Network => "network failure",
-            Self::Unavailable => "service unavailable",
-            Self::InvalidResponse => "invalid response",
-            Self::Other => "request failed",
-        })
+        std::fmt::Debug::fmt(&self.error, f)
     }
 }
+
+impl std::fmt::Display for OtherError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl std::error::Error for OtherError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
+/// Two `OtherError`s are equal when they are the same error (clones of
+/// one another): a plugin's error need not be comparable.
+impl PartialEq for OtherError {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.error, &other.error)
+    }
+}
+
+impl Eq for OtherError {}
 
 impl KeyringError {
+    /// This error and every error nested in it (through `AllFailed`), in
+    /// order: where a plugin's typed errors are found.
+    pub fn flatten(&self) -> Vec<&KeyringError> {
+        let mut out = Vec::new();
+        let mut stack = vec![self];
+        while let Some(error) = stack.pop() {
+            match error {
+                KeyringError::AllFailed(errors) => stack.extend(errors.iter().rev()),
+                other => out.push(other),
+            }
+        }
+        out
+    }
+
+    /// Every plugin error of type `E` in this error, nested ones included.
+    pub fn plugin_errors<E: std::error::Error + 'static>(&self) -> Vec<&E> {
+        self.flatten()
+            .into_iter()
+            .filter_map(|error| match error {
+                KeyringError::Other(other) => other.downcast_ref::<E>(),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Whether retrying later may succeed: a throttled, timed-out or
     /// unreachable key service, here or in any nested keyring error.
     pub fn is_retryable(&self) -> bool {
         match self {
-            KeyringError::Other { retryable, .. } => *retryable,
-            KeyringError::Kms { kind, .. } => kind.is_retryable(),
-            KeyringError::Xks { kind, .. } => kind.is_retryable(),
+            KeyringError::Other(error) => error.is_retryable(),
             KeyringError::AllFailed(errors) => errors.iter().any(KeyringError::is_retryable),
             _ => false,
         }
@@ -409,6 +336,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// Every plugin error of type `E` in this error (a keyring failure's
+    /// [`OtherError`]s, nested ones included): for example
+    /// `error.plugin_errors::<envelope_kms::KmsError>()`.
+    pub fn plugin_errors<E: std::error::Error + 'static>(&self) -> Vec<&E> {
+        match self {
+            Error::Keyring(error) => error.plugin_errors(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether retrying later may succeed (a throttled or unreachable key service).
     pub fn is_retryable(&self) -> bool {
         match self {

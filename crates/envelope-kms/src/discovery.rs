@@ -12,9 +12,9 @@ use std::fmt;
 
 use async_trait::async_trait;
 use envelope_core::error::KeyringError;
-use envelope_core::keyring::Keyring;
+use envelope_core::keyring::{decrypt_first_match, EdkUnwrapper, Keyring, UnwrapRequest};
 use envelope_core::materials::{DecryptionMaterials, EncryptionMaterials};
-use envelope_core::EncryptedDataKey;
+use envelope_core::{DataKey, EncryptedDataKey};
 
 use crate::arn::KmsArn;
 use crate::ops;
@@ -167,19 +167,38 @@ impl Keyring for AwsKmsDiscoveryKeyring {
         materials: &mut DecryptionMaterials,
         edks: &[EncryptedDataKey],
     ) -> Result<(), KeyringError> {
-        if materials.data_key.is_some() {
-            return Ok(());
-        }
-        ops::decrypt_first(
-            materials,
-            edks,
+        decrypt_first_match(self, materials, edks).await
+    }
+}
+
+#[async_trait]
+impl EdkUnwrapper for AwsKmsDiscoveryKeyring {
+    fn describe(&self) -> String {
+        AwsKmsDiscoveryKeyring::describe(self)
+    }
+
+    fn matches(&self, edk: &EncryptedDataKey) -> bool {
+        ops::edk_key_arn(edk).is_some_and(|(_, arn)| self.target(arn).is_some())
+    }
+
+    async fn unwrap(
+        &self,
+        edk: &EncryptedDataKey,
+        request: &UnwrapRequest<'_>,
+    ) -> Result<DataKey, KeyringError> {
+        let Some((region, key_id)) = ops::edk_key_arn(edk).and_then(|(_, arn)| self.target(arn))
+        else {
+            return Err(KeyringError::NoMatchingKey {
+                keyring: AwsKmsDiscoveryKeyring::describe(self),
+            });
+        };
+        ops::decrypt(
+            &self.supplier.client(&region),
+            &key_id,
+            edk,
+            request.suite.key_len(),
+            request.encryption_context,
             &self.grant_tokens,
-            || self.describe(),
-            |_, arn| {
-                Ok(self
-                    .target(arn)
-                    .map(|(region, key_id)| (self.supplier.client(&region), key_id)))
-            },
         )
         .await
     }

@@ -32,8 +32,9 @@
 //! and the SDK runs it again before the credentials expire.
 //!
 //! # Errors
-//! Every KMS failure becomes [`KeyringError::Kms`]
-//! naming the key and a [`KmsErrorKind`](envelope_core::error::KmsErrorKind):
+//! Every KMS failure is a [`KmsError`] (carried through envelope as
+//! `KeyringError::Other`; [`KmsError::find`] gets it back) naming the key
+//! and a [`KmsErrorKind`]:
 //! not found, disabled, invalid state, access denied, invalid ciphertext,
 //! throttled, timeout, network, unavailable, invalid response. Throttling,
 //! timeouts, network failures and service faults are retryable; the SDK has
@@ -68,6 +69,7 @@ use envelope_core::MultiKeyring;
 
 pub use counter::KmsRequestCounter;
 pub use discovery::{AwsKmsDiscoveryKeyring, DiscoveryFilter};
+pub use error::{KmsError, KmsErrorKind};
 pub use ops::PROVIDER_ID;
 pub use strict::{multi_key_keyring, AwsKmsKeyring};
 pub use supplier::{KmsClientSupplier, KmsClientSupplierBuilder, KmsSettings};

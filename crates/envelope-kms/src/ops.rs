@@ -8,12 +8,11 @@ use std::collections::HashMap;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::Client;
 use envelope_core::error::KeyringError;
-use envelope_core::materials::DecryptionMaterials;
 use envelope_core::{DataKey, EncryptedDataKey, EncryptionContext};
 use zeroize::Zeroizing;
 
 use crate::arn::{KmsArn, ResourceType};
-use crate::error::{collect, from_sdk, invalid_response};
+use crate::error::{from_sdk, invalid_response};
 
 /// The provider id of every EDK a KMS keyring writes.
 pub const PROVIDER_ID: &str = "aws-kms";
@@ -118,49 +117,6 @@ pub(crate) async fn encrypt(
         .ok_or_else(|| invalid_response(key_id, "response has no CiphertextBlob"))?
         .into_inner();
     Ok(edk(arn, ciphertext))
-}
-
-/// Where to send one EDK's `Decrypt`: the client and the `KeyId`.
-pub(crate) type Route = (Client, String);
-
-/// Sends each `aws-kms` EDK that `route` accepts to `Decrypt`, in order,
-/// until one gives a data key, which is set on `materials`. The strict and
-/// discovery keyrings differ only in `route`: which EDKs they trust, and
-/// which key and region they ask. Failures are kept, so that the error
-/// says why every accepted EDK failed; none accepted is `NoMatchingKey`.
-pub(crate) async fn decrypt_first(
-    materials: &mut DecryptionMaterials,
-    edks: &[EncryptedDataKey],
-    grant_tokens: &[String],
-    keyring: impl FnOnce() -> String,
-    mut route: impl FnMut(&str, KmsArn) -> Result<Option<Route>, KeyringError>,
-) -> Result<(), KeyringError> {
-    let mut errors = Vec::new();
-    for edk in edks {
-        let Some((info, arn)) = edk_key_arn(edk) else {
-            continue;
-        };
-        let Some((client, key_id)) = route(info, arn)? else {
-            continue;
-        };
-        match decrypt(
-            &client,
-            &key_id,
-            edk,
-            materials.suite.key_len(),
-            &materials.encryption_context,
-            grant_tokens,
-        )
-        .await
-        {
-            Ok(key) => {
-                materials.data_key = Some(key);
-                return Ok(());
-            }
-            Err(error) => errors.push(error),
-        }
-    }
-    Err(collect(keyring(), errors))
 }
 
 /// `Decrypt` of one EDK with `KeyId` set; the response must name `key_id`

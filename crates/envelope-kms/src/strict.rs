@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use envelope_core::error::KeyringError;
-use envelope_core::keyring::Keyring;
+use envelope_core::keyring::{decrypt_first_match, EdkUnwrapper, Keyring, UnwrapRequest};
 use envelope_core::materials::{DecryptionMaterials, EncryptionMaterials};
-use envelope_core::{EncryptedDataKey, MultiKeyring};
+use envelope_core::{DataKey, EncryptedDataKey, MultiKeyring};
 
 use crate::arn::{mrk_match, KmsArn};
 use crate::ops;
@@ -148,21 +148,33 @@ impl Keyring for AwsKmsKeyring {
         materials: &mut DecryptionMaterials,
         edks: &[EncryptedDataKey],
     ) -> Result<(), KeyringError> {
-        if materials.data_key.is_some() {
-            return Ok(());
-        }
-        ops::decrypt_first(
-            materials,
-            edks,
+        decrypt_first_match(self, materials, edks).await
+    }
+}
+
+#[async_trait]
+impl EdkUnwrapper for AwsKmsKeyring {
+    fn describe(&self) -> String {
+        AwsKmsKeyring::describe(self)
+    }
+
+    fn matches(&self, edk: &EncryptedDataKey) -> bool {
+        ops::edk_key_arn(edk).is_some_and(|(info, _)| AwsKmsKeyring::matches(self, info))
+    }
+
+    async fn unwrap(
+        &self,
+        edk: &EncryptedDataKey,
+        request: &UnwrapRequest<'_>,
+    ) -> Result<DataKey, KeyringError> {
+        let client = self.supplier.client_for_key(&self.key_id)?;
+        ops::decrypt(
+            &client,
+            &self.key_id,
+            edk,
+            request.suite.key_len(),
+            request.encryption_context,
             &self.grant_tokens,
-            || self.describe(),
-            |info, _| {
-                if !self.matches(info) {
-                    return Ok(None);
-                }
-                let client = self.supplier.client_for_key(&self.key_id)?;
-                Ok(Some((client, self.key_id.clone())))
-            },
         )
         .await
     }

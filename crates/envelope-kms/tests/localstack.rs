@@ -8,9 +8,10 @@ mod support;
 use std::sync::Arc;
 
 use aws_sdk_kms::types::KeyState;
-use envelope_core::error::{Error, KeyringError, KmsErrorKind};
+use envelope_core::error::{Error, KeyringError};
 use envelope_core::keyring::Keyring;
 use envelope_core::{Client, EncryptionContext};
+use envelope_kms::KmsErrorKind;
 use envelope_kms::{AwsKmsDiscoveryKeyring, AwsKmsKeyring, DiscoveryFilter};
 use support::{
     admin, create_key, create_mrk, key_state, kms_errors, replicate, shared_localstack, supplier,

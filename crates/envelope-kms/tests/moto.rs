@@ -4,7 +4,7 @@ mod support;
 
 use std::sync::Arc;
 
-use envelope_core::error::{Error, KeyringError, KmsErrorKind};
+use envelope_core::error::{Error, KeyringError};
 use envelope_core::keyring::Keyring;
 use envelope_core::materials::{DecryptionMaterials, EncryptionMaterials};
 use envelope_core::{AlgorithmSuite, Client, EncryptedDataKey, EncryptionContext};
@@ -13,6 +13,7 @@ use envelope_kms::{
     keyring_from_specs_with, multi_key_keyring, AwsKmsDiscoveryKeyring, AwsKmsKeyring,
     DiscoveryFilter, DiscoverySpec, KmsClientSupplier,
 };
+use envelope_kms::{KmsError, KmsErrorKind};
 use support::{admin, create_key, kms_errors, shared_moto, supplier, REGION};
 
 const PLAINTEXT: &[u8] = b"a secret worth wrapping with AWS KMS, twice over";
@@ -117,12 +118,12 @@ async fn a_wrong_encryption_context_is_an_invalid_ciphertext_error() {
         .on_decrypt(&mut decryption, &edks)
         .await
         .unwrap_err();
-    match &error {
-        KeyringError::Kms { key_id, kind, .. } => {
+    match KmsError::find_in(&error)[..] {
+        [KmsError { key_id, kind, .. }] => {
             assert_eq!(key_id, &keys[0]);
             assert_eq!(*kind, KmsErrorKind::InvalidCiphertext);
         }
-        other => panic!("expected a KMS error, got {other:?}"),
+        _ => panic!("expected a KMS error, got {error:?}"),
     }
     assert!(!error.is_retryable());
     assert!(decryption.data_key.is_none());
@@ -293,7 +294,7 @@ async fn discovery_filter_keeps_other_accounts_edks_away_from_kms() {
     ))
     .await;
     assert!(
-        matches!(&result, Err(KeyringError::Kms { kind: KmsErrorKind::InvalidResponse, key_id, .. }) if key_id.contains(other_account)),
+        matches!(result.as_ref().map_err(KmsError::find_in), Err(found) if matches!(found[..], [KmsError { kind: KmsErrorKind::InvalidResponse, key_id, .. }] if key_id.contains(other_account))),
         "{result:?}"
     );
     assert!(!unwrapped);
@@ -591,7 +592,7 @@ async fn a_data_key_of_the_wrong_length_is_rejected_and_the_next_edk_tried() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&error, KeyringError::Kms { kind: KmsErrorKind::InvalidResponse, message, .. } if message.contains("16 bytes")),
+        matches!(KmsError::find_in(&error)[..], [KmsError { kind: KmsErrorKind::InvalidResponse, message, .. }] if message.contains("16 bytes")),
         "{error:?}"
     );
     assert!(materials.data_key.is_none());

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_kms::config::{Credentials, Region};
-use envelope_core::error::{Error, KeyringError, KmsErrorKind};
+use envelope_core::error::{Error, KeyringError};
 use envelope_core::{Client, EncryptionContext};
 use envelope_kms::{AwsKmsKeyring, KmsClientSupplier, KmsSettings};
+use envelope_kms::{KmsError, KmsErrorKind};
 
 const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
@@ -69,7 +70,7 @@ async fn a_server_that_never_answers_times_out_after_the_retries() {
     };
     let (error, attempts, elapsed) = encrypt_error(endpoint, settings).await;
     assert!(
-        matches!(&error, KeyringError::Kms { key_id, kind: KmsErrorKind::Timeout, .. } if key_id == KEY),
+        matches!(KmsError::find_in(&error)[..], [KmsError { key_id, kind: KmsErrorKind::Timeout, .. }] if key_id == KEY),
         "{error:?}"
     );
     assert_eq!(attempts, 2, "the attempt timed out and was retried once");
@@ -96,11 +97,11 @@ async fn a_server_that_never_answers_times_out_after_the_retries() {
     let (error, attempts, elapsed) = encrypt_error(endpoint, settings).await;
     assert!(
         matches!(
-            &error,
-            KeyringError::Kms {
+            KmsError::find_in(&error)[..],
+            [KmsError {
                 kind: KmsErrorKind::Timeout,
                 ..
-            }
+            }]
         ),
         "{error:?}"
     );
@@ -120,7 +121,7 @@ async fn a_refused_connection_is_a_retryable_network_error() {
     };
     let (error, attempts, _) = encrypt_error(format!("http://127.0.0.1:{port}"), settings).await;
     assert!(
-        matches!(&error, KeyringError::Kms { key_id, kind: KmsErrorKind::Network, .. } if key_id == KEY),
+        matches!(KmsError::find_in(&error)[..], [KmsError { key_id, kind: KmsErrorKind::Network, .. }] if key_id == KEY),
         "{error:?}"
     );
     assert_eq!(attempts, 3, "connection failures are retried");

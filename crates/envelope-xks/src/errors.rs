@@ -1,8 +1,122 @@
-//! The proxy's error answers and transport failures, as
-//! [`KeyringError::Xks`] with an [`XksErrorKind`].
+//! This crate's errors: [`XksKeyError`], one per failed proxy request or
+//! failed check, naming the key and an [`XksErrorKind`]; and the mapping
+//! from the proxy's error answers and transport failures. An
+//! `XksKeyError` travels through envelope as `KeyringError::Other`
+//! (retryable or not); [`XksKeyError::find`] gets it back.
 
-use envelope_core::error::{KeyringError, XksErrorKind};
-use xks_proxy::api::types::ErrorBody;
+use envelope_core::error::{Error, KeyringError, OtherError};
+use xks_api::types::ErrorBody;
+
+/// An XKS proxy request for the named key failed, or its response failed a
+/// check. Never carries key material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("XKS key {key}: {kind}: {message}")]
+pub struct XksKeyError {
+    /// The key, as `https://host:port/prefix#keyId`.
+    pub key: String,
+    /// The kind of failure (the proxy's `errorName`, or a transport failure).
+    pub kind: XksErrorKind,
+    /// The proxy's `errorMessage`, or the check that failed.
+    pub message: String,
+}
+
+impl XksKeyError {
+    /// Every `XksKeyError` in `error`, nested ones (a multi-keyring's) included.
+    pub fn find(error: &Error) -> Vec<&XksKeyError> {
+        error.plugin_errors::<XksKeyError>()
+    }
+
+    /// Every `XksKeyError` in a keyring error, nested ones included.
+    pub fn find_in(error: &KeyringError) -> Vec<&XksKeyError> {
+        error.plugin_errors::<XksKeyError>()
+    }
+}
+
+impl From<XksKeyError> for KeyringError {
+    fn from(error: XksKeyError) -> Self {
+        let retryable = error.kind.is_retryable();
+        KeyringError::Other(OtherError::new(error, retryable))
+    }
+}
+
+/// Why an XKS proxy request failed (see [`XksKeyError`]). One kind per
+/// `errorName` of the XKS API, plus transport failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum XksErrorKind {
+    /// `ValidationException`: the proxy rejected the request as malformed.
+    Validation,
+    /// `AuthenticationFailedException`: the SigV4 signature or credentials.
+    AuthenticationFailed,
+    /// `AccessDeniedException`: secondary authorization refused the call.
+    AccessDenied,
+    /// `KeyNotFoundException`: no such key in the key store.
+    KeyNotFound,
+    /// `InvalidUriPathException`: no such key store (URI prefix).
+    InvalidUriPath,
+    /// `InvalidKeyUsageException`: the key may not encrypt (or decrypt).
+    InvalidKeyUsage,
+    /// `InvalidStateException`: the key is disabled.
+    InvalidState,
+    /// `InvalidCiphertextException`: wrong ciphertext or encryption context.
+    InvalidCiphertext,
+    /// `UnsupportedOperationException`.
+    UnsupportedOperation,
+    /// `ThrottlingException`: over the key store's quota.
+    Throttled,
+    /// `DependencyTimeoutException`: the HSM did not answer in time.
+    DependencyTimeout,
+    /// `InternalException`: the proxy or the HSM failed.
+    Internal,
+    /// The connect or request timeout expired.
+    Timeout,
+    /// The proxy could not be reached (DNS, connection, TLS, I/O).
+    Network,
+    /// The proxy answered with a status or body that is not an XKS answer
+    /// (for example a load balancer's 502/503).
+    Unavailable,
+    /// The response failed a check (bad JSON, base64 or field lengths).
+    InvalidResponse,
+}
+
+impl XksErrorKind {
+    /// Whether retrying later may succeed: throttling, HSM timeouts,
+    /// internal failures, timeouts, network failures and unavailability.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            Self::Throttled
+                | Self::DependencyTimeout
+                | Self::Internal
+                | Self::Timeout
+                | Self::Network
+                | Self::Unavailable
+        )
+    }
+}
+
+impl std::fmt::Display for XksErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Validation => "ValidationException",
+            Self::AuthenticationFailed => "AuthenticationFailedException",
+            Self::AccessDenied => "AccessDeniedException",
+            Self::KeyNotFound => "KeyNotFoundException",
+            Self::InvalidUriPath => "InvalidUriPathException",
+            Self::InvalidKeyUsage => "InvalidKeyUsageException",
+            Self::InvalidState => "InvalidStateException",
+            Self::InvalidCiphertext => "InvalidCiphertextException",
+            Self::UnsupportedOperation => "UnsupportedOperationException",
+            Self::Throttled => "ThrottlingException",
+            Self::DependencyTimeout => "DependencyTimeoutException",
+            Self::Internal => "InternalException",
+            Self::Timeout => "timed out",
+            Self::Network => "network failure",
+            Self::Unavailable => "proxy unavailable",
+            Self::InvalidResponse => "invalid response",
+        })
+    }
+}
 
 use crate::transport::TransportError;
 
@@ -69,11 +183,12 @@ pub(crate) fn from_answer(key: &str, status: u16, body: &[u8]) -> KeyringError {
             format!("HTTP {status} without an XKS error body"),
         ),
     };
-    KeyringError::Xks {
+    XksKeyError {
         key: key.to_owned(),
         kind,
         message,
     }
+    .into()
 }
 
 /// The error for a transport failure.
@@ -85,20 +200,22 @@ pub(crate) fn from_transport(key: &str, error: TransportError) -> KeyringError {
         ),
         TransportError::Network(text) => (XksErrorKind::Network, sanitize(&text)),
     };
-    KeyringError::Xks {
+    XksKeyError {
         key: key.to_owned(),
         kind,
         message,
     }
+    .into()
 }
 
 /// The error for an answer that fails a check.
 pub(crate) fn invalid_response(key: &str, what: impl Into<String>) -> KeyringError {
-    KeyringError::Xks {
+    XksKeyError {
         key: key.to_owned(),
         kind: XksErrorKind::InvalidResponse,
         message: what.into(),
     }
+    .into()
 }
 
 #[cfg(test)]
@@ -106,9 +223,9 @@ mod tests {
     use super::*;
 
     fn kind(error: &KeyringError) -> XksErrorKind {
-        match error {
-            KeyringError::Xks { kind, .. } => *kind,
-            other => panic!("not an XKS error: {other:?}"),
+        match XksKeyError::find_in(error)[..] {
+            [found] => found.kind,
+            _ => panic!("not an XKS error: {error:?}"),
         }
     }
 

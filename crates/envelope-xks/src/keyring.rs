@@ -10,15 +10,15 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use envelope_core::error::KeyringError;
 use envelope_core::format::EncryptedDataKey;
-use envelope_core::keyring::Keyring;
+use envelope_core::keyring::{decrypt_first_match, EdkUnwrapper, Keyring, UnwrapRequest};
 use envelope_core::materials::{DecryptionMaterials, EncryptionMaterials};
 use envelope_core::DataKey;
 use serde::de::DeserializeOwned;
-use xks_proxy::api::types::{
+use xks_api::secret::{secret_json, Secret, SecretText};
+use xks_api::sigv4::{Signer, XKS_SERVICE};
+use xks_api::types::{
     DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, RequestMetadata,
 };
-use xks_proxy::secret::{secret_json, Secret, SecretText};
-use xks_proxy::sigv4::{Signer, XKS_SERVICE};
 use zeroize::Zeroizing;
 
 use crate::edk::{WrappedKey, PROVIDER_ID, TAG_LEN};
@@ -463,7 +463,7 @@ impl XksKeyring {
         Ok(wrapped)
     }
 
-    async fn unwrap(
+    async fn unwrap_with_proxy(
         &self,
         key: &XksKeyUri,
         wrapped: &WrappedKey,
@@ -560,64 +560,52 @@ impl Keyring for XksKeyring {
         materials: &mut DecryptionMaterials,
         edks: &[EncryptedDataKey],
     ) -> Result<(), KeyringError> {
-        if materials.data_key.is_some() {
-            return Ok(());
+        decrypt_first_match(self, materials, edks).await
+    }
+}
+
+/// The key an EDK names, if it is an XKS EDK with a parsable key URI.
+fn edk_key(edk: &EncryptedDataKey) -> Option<XksKeyUri> {
+    if edk.provider_id != PROVIDER_ID {
+        return None;
+    }
+    std::str::from_utf8(&edk.provider_info)
+        .ok()
+        .and_then(|info| XksKeyUri::parse(info).ok())
+}
+
+#[async_trait]
+impl EdkUnwrapper for XksKeyring {
+    fn describe(&self) -> String {
+        XksKeyring::describe(self)
+    }
+
+    fn matches(&self, edk: &EncryptedDataKey) -> bool {
+        edk_key(edk).is_some_and(|key| self.accepts(&key))
+    }
+
+    async fn unwrap(
+        &self,
+        edk: &EncryptedDataKey,
+        request: &UnwrapRequest<'_>,
+    ) -> Result<DataKey, KeyringError> {
+        let key = edk_key(edk).ok_or_else(|| KeyringError::NoMatchingKey {
+            keyring: XksKeyring::describe(self),
+        })?;
+        let key_len = request.suite.key_len();
+        let wrapped =
+            WrappedKey::decode(&edk.ciphertext).map_err(|e| KeyringError::UnwrapFailed {
+                keyring: key.to_string(),
+                reason: e.to_string(),
+            })?;
+        if wrapped.ciphertext.len() != key_len {
+            return Err(KeyringError::UnwrapFailed {
+                keyring: key.to_string(),
+                reason: "the wrapped key's length does not match the suite".into(),
+            });
         }
-        let aad =
-            materials
-                .encryption_context
-                .serialize()
-                .map_err(|e| KeyringError::UnwrapFailed {
-                    keyring: self.describe(),
-                    reason: e.to_string(),
-                })?;
-        let key_len = materials.suite.key_len();
-        let mut errors = Vec::new();
-        for edk in edks {
-            if edk.provider_id != PROVIDER_ID {
-                continue;
-            }
-            let Some(key) = std::str::from_utf8(&edk.provider_info)
-                .ok()
-                .and_then(|info| XksKeyUri::parse(info).ok())
-            else {
-                continue;
-            };
-            if !self.accepts(&key) {
-                continue;
-            }
-            let wrapped = match WrappedKey::decode(&edk.ciphertext) {
-                Ok(w) if w.ciphertext.len() == key_len => w,
-                Ok(_) => {
-                    errors.push(KeyringError::UnwrapFailed {
-                        keyring: key.to_string(),
-                        reason: "the wrapped key's length does not match the suite".into(),
-                    });
-                    continue;
-                }
-                Err(e) => {
-                    errors.push(KeyringError::UnwrapFailed {
-                        keyring: key.to_string(),
-                        reason: e.to_string(),
-                    });
-                    continue;
-                }
-            };
-            match self.unwrap(&key, &wrapped, &aad, key_len).await {
-                Ok(data_key) => {
-                    materials.data_key = Some(data_key);
-                    return Ok(());
-                }
-                Err(error) => errors.push(error),
-            }
-        }
-        match errors.len() {
-            0 => Err(KeyringError::NoMatchingKey {
-                keyring: self.describe(),
-            }),
-            1 => Err(errors.remove(0)),
-            _ => Err(KeyringError::AllFailed(errors)),
-        }
+        self.unwrap_with_proxy(&key, &wrapped, request.serialized_context, key_len)
+            .await
     }
 }
 

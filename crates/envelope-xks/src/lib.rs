@@ -3,9 +3,10 @@
 //!
 //! [`XksKeyring`] calls the proxy's `encrypt` and `decrypt` operations
 //! (`POST {prefix}/kms/xks/v1/keys/{keyId}/encrypt|decrypt`) itself, the way
-//! KMS would, signed with SigV4 (service `kms-xks-proxy`) using the proxy
-//! crate's [`Signer`](xks_proxy::sigv4::Signer) and wire types
-//! ([`xks_proxy::api::types`]).
+//! KMS would, signed with SigV4 (service `kms-xks-proxy`) using the
+//! [`Signer`](xks_api::sigv4::Signer) and wire types ([`xks_api::types`]) of
+//! `xks-api`, the protocol crate the proxy uses too (so this keyring
+//! compiles none of the proxy's server or PKCS#11 code).
 //!
 //! # Transport
 //! HTTPS only: rustls with the aws-lc-rs provider, TLS 1.3 or 1.2, trust in
@@ -44,8 +45,9 @@
 //!   as the data key).
 //!
 //! # Errors
-//! Failures are [`KeyringError::Xks`] naming the key URI, with an
-//! [`XksErrorKind`] per XKS
+//! Failures are [`XksKeyError`]s (carried through envelope as
+//! `KeyringError::Other`; [`XksKeyError::find`] gets them back) naming the
+//! key URI, with an [`XksErrorKind`] per XKS
 //! `errorName` (`ValidationException`, `AuthenticationFailedException`,
 //! `AccessDeniedException`, `KeyNotFoundException`,
 //! `InvalidUriPathException`, `InvalidKeyUsageException`,
@@ -69,7 +71,7 @@
 //! 2. Once an entry is used up, each message that needs a new data key
 //!    waits for one keyring call, which fails within [`Timeouts::request`]
 //!    (at once when the port refuses connections) with a retryable
-//!    [`KeyringError::Xks`] (`Network`, `Timeout`, `DependencyTimeout`,
+//!    [`XksKeyError`] (`Network`, `Timeout`, `DependencyTimeout`,
 //!    `Internal` or `Unavailable`). Failures are not cached: concurrent
 //!    callers share one in-flight call and its error, and the next message
 //!    tries again.
@@ -84,7 +86,7 @@
 //! proxy that is killed and restarted mid-run.
 //!
 //! # Secrets
-//! The SigV4 secret lives in [`xks_proxy::secret::Secret`] (zeroized on
+//! The SigV4 secret lives in [`xks_api::secret::Secret`] (zeroized on
 //! drop, `<redacted>` in `Debug`); so does the client key PEM. Request
 //! bodies holding a data key, and decoded plaintexts, are zeroized when
 //! dropped. Buffers inside hyper and rustls (the TLS records themselves) are
@@ -110,7 +112,7 @@ mod transport;
 mod uri;
 
 pub use edk::PROVIDER_ID;
-pub use envelope_core::error::XksErrorKind;
+pub use errors::{XksErrorKind, XksKeyError};
 pub use keyring::{
     XksCallStats, XksCredentials, XksKeyring, XksKeyringBuilder, DEFAULT_PRINCIPAL, DEFAULT_REGION,
 };

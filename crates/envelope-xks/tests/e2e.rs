@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{xks_kinds, Proxy};
-use envelope_core::error::{KeyringError, XksErrorKind};
 use envelope_core::keyring::Keyring;
 use envelope_core::materials::{DecryptionMaterials, EncryptionMaterials};
 use envelope_core::{
     AlgorithmSuite, CachingMaterialsManager, Client, DefaultMaterialsManager, EncryptionContext,
 };
 use envelope_xks::{keyring_from_spec_with, XksCredentials, XksKeyring, PROVIDER_ID};
+use envelope_xks::{XksErrorKind, XksKeyError};
 
 fn context(tenant: &str) -> EncryptionContext {
     [("tenant", tenant), ("purpose", "e2e")]
@@ -120,7 +120,7 @@ async fn round_trips_wrong_context_disabled_key_and_bad_credentials() {
     let mut wrong = DecryptionMaterials::new(suite, context("globex"));
     let error = keyring.on_decrypt(&mut wrong, &edks).await.unwrap_err();
     assert!(
-        matches!(&error, KeyringError::Xks { kind: XksErrorKind::InvalidCiphertext, key, .. } if *key == uri),
+        matches!(XksKeyError::find_in(&error)[..], [XksKeyError { kind: XksErrorKind::InvalidCiphertext, key, .. }] if *key == uri),
         "{error:?}"
     );
     assert!(!error.is_retryable());
@@ -133,11 +133,11 @@ async fn round_trips_wrong_context_disabled_key_and_bad_credentials() {
     let error = keyring.on_decrypt(&mut m2, &tampered).await.unwrap_err();
     assert!(
         matches!(
-            error,
-            KeyringError::Xks {
+            XksKeyError::find_in(&error)[..],
+            [XksKeyError {
                 kind: XksErrorKind::InvalidCiphertext,
                 ..
-            }
+            }]
         ),
         "{error:?}"
     );

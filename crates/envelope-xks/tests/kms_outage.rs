@@ -26,12 +26,13 @@ use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
 use aws_sdk_kms::config::{Credentials, Region};
-use envelope_core::error::{Error, KeyringError, KmsErrorKind};
+use envelope_core::error::Error;
 use envelope_core::keyring::Keyring;
 use envelope_core::{
     CachingMaterialsManager, Client, DefaultMaterialsManager, EncryptionContext, MultiKeyring,
     RawAesKeyring,
 };
+use envelope_kms::KmsErrorKind;
 use envelope_kms::{AwsKmsKeyring, KmsClientSupplier, KmsSettings};
 
 fn root() -> PathBuf {
@@ -162,18 +163,10 @@ async fn create_key(moto: &Moto) -> String {
 }
 
 fn kms_kinds(error: &Error) -> Vec<KmsErrorKind> {
-    fn walk(error: &KeyringError, out: &mut Vec<KmsErrorKind>) {
-        match error {
-            KeyringError::Kms { kind, .. } => out.push(*kind),
-            KeyringError::AllFailed(errors) => errors.iter().for_each(|e| walk(e, out)),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    if let Error::Keyring(error) = error {
-        walk(error, &mut out);
-    }
-    out
+    envelope_kms::KmsError::find(error)
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
 }
 
 const UP: usize = 0;
@@ -313,7 +306,7 @@ async fn kms_outage_with_cache_then_recovery() {
          slowest failure {:?}, GenerateDataKey requests before/at restart/after = {calls_before}/{calls_at_restart}/{calls_after}, cache {stats:?}",
         tally.ok, tally.failed, tally.restoring_kinds.len(), tally.slowest_failure
     );
-    // Every failure is the documented error: KeyringError::Kms, retryable
+    // Every failure is the documented error: a KmsError, retryable
     // (Network or Timeout), returned promptly.
     assert!(tally.undocumented.is_empty(), "{:?}", tally.undocumented);
     assert!(

@@ -1,9 +1,8 @@
-//! The XKS HTTP API: wire types, errors, routing and handlers.
+//! The XKS HTTP API: the wire types, errors and routes of `xks-api`, the
+//! mapping of HSM errors to XKS errors, and the handlers.
 
-pub mod error;
 pub mod handlers;
-pub mod routes;
-pub mod types;
+mod hsm_errors;
 
-pub use error::{ErrorName, XksError};
-pub use routes::{Operation, Route};
+pub use xks_api::{error, routes, types};
+pub use xks_api::{ErrorName, Operation, Route, XksError};

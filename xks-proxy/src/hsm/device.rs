@@ -29,10 +29,8 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use cryptoki::context::{CInitializeArgs, Pkcs11};
-use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::Session;
 use cryptoki::slot::Slot;
-use cryptoki::types::AuthPin;
 
 use super::HsmError;
 use crate::secret::Secret;
@@ -105,17 +103,8 @@ impl State {
             return Ok(s);
         }
         let session = ctx.open_rw_session(slot)?;
-        let pin = AuthPin::new(
-            pin.expose_str()
-                .ok_or(HsmError::Unexpected("PIN is not UTF-8"))?
-                .to_owned(),
-        );
-        // Another session may already have logged the token in, which
-        // PKCS#11 reports as CKR_USER_ALREADY_LOGGED_IN: that is success.
-        match session.login(UserType::User, Some(&pin)) {
-            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(session),
-            Err(e) => Err(e.into()),
-        }
+        super::module::login(&session, pin)?;
+        Ok(session)
     }
 
     /// Checks that the token is still there and readable. A key that

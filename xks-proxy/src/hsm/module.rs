@@ -3,9 +3,28 @@
 use std::path::Path;
 
 use cryptoki::context::{CInitializeArgs, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
 
 use super::HsmError;
+use crate::secret::Secret;
+
+/// Logs `session` in as the token's user. Another session may already have
+/// logged the token in, which PKCS#11 reports as CKR_USER_ALREADY_LOGGED_IN:
+/// that is success.
+pub fn login(session: &Session, pin: &Secret) -> Result<(), HsmError> {
+    let pin = AuthPin::new(
+        pin.expose_str()
+            .ok_or(HsmError::Unexpected("PIN is not UTF-8"))?
+            .to_owned(),
+    );
+    match session.login(UserType::User, Some(&pin)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
 
 /// An initialized PKCS#11 module. One per process: `C_Initialize` is global
 /// to the library.

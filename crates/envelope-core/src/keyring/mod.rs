@@ -10,12 +10,14 @@ mod multi;
 mod pem;
 mod raw_aes;
 mod raw_rsa;
+mod unwrap;
 
 use async_trait::async_trait;
 
 pub use multi::MultiKeyring;
 pub use raw_aes::RawAesKeyring;
 pub use raw_rsa::{RawRsaKeyring, RsaPadding};
+pub use unwrap::{decrypt_first_match, EdkUnwrapper, UnwrapRequest};
 
 use crate::error::KeyringError;
 use crate::format::EncryptedDataKey;

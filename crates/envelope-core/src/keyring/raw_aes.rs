@@ -9,6 +9,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+use super::unwrap::{decrypt_first_match, EdkUnwrapper, UnwrapRequest};
 use super::{Keyring, KMS_PROVIDER_PREFIX};
 use crate::crypto::aead::{GcmKey, IV_LEN, TAG_LEN};
 use crate::crypto::{rng, DataKey};
@@ -121,56 +122,44 @@ impl Keyring for RawAesKeyring {
         materials: &mut DecryptionMaterials,
         edks: &[EncryptedDataKey],
     ) -> Result<(), KeyringError> {
-        if materials.data_key.is_some() {
-            return Ok(());
+        decrypt_first_match(self, materials, edks).await
+    }
+}
+
+#[async_trait]
+impl EdkUnwrapper for RawAesKeyring {
+    fn describe(&self) -> String {
+        RawAesKeyring::describe(self)
+    }
+
+    fn matches(&self, edk: &EncryptedDataKey) -> bool {
+        self.matching_iv(edk).is_some()
+    }
+
+    async fn unwrap(
+        &self,
+        edk: &EncryptedDataKey,
+        request: &UnwrapRequest<'_>,
+    ) -> Result<DataKey, KeyringError> {
+        let failed = |reason: String| KeyringError::UnwrapFailed {
+            keyring: RawAesKeyring::describe(self),
+            reason,
+        };
+        let authentication_failed =
+            || failed("AES-GCM authentication failed (wrong key or encryption context)".into());
+        let iv = self.matching_iv(edk).ok_or_else(authentication_failed)?;
+        let (wrapped, tag) = edk
+            .ciphertext
+            .split_at_checked(edk.ciphertext.len().saturating_sub(TAG_LEN))
+            .ok_or_else(authentication_failed)?;
+        let tag = <&[u8; TAG_LEN]>::try_from(tag).map_err(|_| authentication_failed())?;
+        if wrapped.len() != request.suite.key_len() {
+            return Err(authentication_failed());
         }
-        let aad =
-            materials
-                .encryption_context
-                .serialize()
-                .map_err(|e| KeyringError::UnwrapFailed {
-                    keyring: self.describe(),
-                    reason: e.to_string(),
-                })?;
-        let mut matched = false;
-        for edk in edks {
-            let Some(iv) = self.matching_iv(edk) else {
-                continue;
-            };
-            matched = true;
-            let Some((wrapped, tag)) = edk
-                .ciphertext
-                .split_at_checked(edk.ciphertext.len().saturating_sub(TAG_LEN))
-            else {
-                continue;
-            };
-            let (Ok(tag), true) = (
-                <&[u8; TAG_LEN]>::try_from(tag),
-                wrapped.len() == materials.suite.key_len(),
-            ) else {
-                continue;
-            };
-            let mut key = zeroize::Zeroizing::new(wrapped.to_vec());
-            if self.key.open_in_place(iv, &aad, &mut key, tag).is_ok() {
-                materials.data_key =
-                    Some(
-                        DataKey::from_slice(&key).map_err(|e| KeyringError::UnwrapFailed {
-                            keyring: self.describe(),
-                            reason: e.to_string(),
-                        })?,
-                    );
-                return Ok(());
-            }
-        }
-        if matched {
-            Err(KeyringError::UnwrapFailed {
-                keyring: self.describe(),
-                reason: "AES-GCM authentication failed (wrong key or encryption context)".into(),
-            })
-        } else {
-            Err(KeyringError::NoMatchingKey {
-                keyring: self.describe(),
-            })
-        }
+        let mut key = zeroize::Zeroizing::new(wrapped.to_vec());
+        self.key
+            .open_in_place(iv, request.serialized_context, &mut key, tag)
+            .map_err(|_| authentication_failed())?;
+        DataKey::from_slice(&key).map_err(|e| failed(e.to_string()))
     }
 }

@@ -19,6 +19,7 @@ use aws_lc_rs::rsa::{
 };
 use zeroize::Zeroizing;
 
+use super::unwrap::{decrypt_first_match, EdkUnwrapper, UnwrapRequest};
 use super::{pem, Keyring, KMS_PROVIDER_PREFIX};
 use crate::crypto::DataKey;
 use crate::error::KeyringError;
@@ -216,40 +217,42 @@ impl Keyring for RawRsaKeyring {
         materials: &mut DecryptionMaterials,
         edks: &[EncryptedDataKey],
     ) -> Result<(), KeyringError> {
-        if materials.data_key.is_some() {
-            return Ok(());
-        }
-        let Some(private) = &self.private else {
+        if self.private.is_none() && materials.data_key.is_none() {
             return Err(KeyringError::Config(format!(
                 "{} has no private key to decrypt with",
-                self.describe()
+                RawRsaKeyring::describe(self)
             )));
+        }
+        decrypt_first_match(self, materials, edks).await
+    }
+}
+
+#[async_trait]
+impl EdkUnwrapper for RawRsaKeyring {
+    fn describe(&self) -> String {
+        RawRsaKeyring::describe(self)
+    }
+
+    fn matches(&self, edk: &EncryptedDataKey) -> bool {
+        edk.provider_id == self.namespace && edk.provider_info == self.name.as_bytes()
+    }
+
+    async fn unwrap(
+        &self,
+        edk: &EncryptedDataKey,
+        request: &UnwrapRequest<'_>,
+    ) -> Result<DataKey, KeyringError> {
+        let failed = || KeyringError::UnwrapFailed {
+            keyring: RawRsaKeyring::describe(self),
+            reason: "RSA decryption failed (wrong key or padding)".into(),
         };
-        let mut matched = false;
-        for edk in edks {
-            if edk.provider_id != self.namespace || edk.provider_info != self.name.as_bytes() {
-                continue;
-            }
-            matched = true;
-            let Some(key) = self.unwrap_key(private, &edk.ciphertext) else {
-                continue;
-            };
-            if key.len() == materials.suite.key_len() {
-                materials.data_key = DataKey::from_slice(&key).ok();
-                if materials.data_key.is_some() {
-                    return Ok(());
-                }
-            }
+        let private = self.private.as_ref().ok_or_else(failed)?;
+        let key = self
+            .unwrap_key(private, &edk.ciphertext)
+            .ok_or_else(failed)?;
+        if key.len() != request.suite.key_len() {
+            return Err(failed());
         }
-        if matched {
-            Err(KeyringError::UnwrapFailed {
-                keyring: self.describe(),
-                reason: "RSA decryption failed (wrong key or padding)".into(),
-            })
-        } else {
-            Err(KeyringError::NoMatchingKey {
-                keyring: self.describe(),
-            })
-        }
+        DataKey::from_slice(&key).map_err(|_| failed())
     }
 }

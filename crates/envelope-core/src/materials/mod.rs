@@ -7,8 +7,8 @@
 //! and [`MaterialsManager::ready_decryption_materials`]: that is how a cache
 //! hit encrypts without awaiting anything.
 
+mod cache;
 mod cache_key;
-mod caching;
 mod default;
 mod required_context;
 
@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 
-pub use caching::{
+pub use cache::{
     CacheStats, CachingMaterialsManager, CachingMaterialsManagerBuilder, MaterialsCache,
     DEFAULT_MAX_MESSAGES, MAX_BYTES_LIMIT,
 };

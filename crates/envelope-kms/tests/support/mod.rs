@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_kms::config::{Credentials, Region};
 use aws_sdk_kms::types::{KeyState, MultiRegionKeyType};
-use envelope_core::error::{Error, KeyringError, KmsErrorKind};
+use envelope_core::error::Error;
 use envelope_kms::{KmsClientSupplier, KmsSettings};
+use envelope_kms::{KmsError, KmsErrorKind};
 
 pub const REGION: &str = "us-east-1";
 pub const ACCESS_KEY: &str = "AKIDTESTTESTTEST";
@@ -278,16 +279,8 @@ pub async fn key_state(client: &aws_sdk_kms::Client, key_id: &str) -> Option<Key
 
 /// Every `Kms` error in `error`, flattening multi-keyring aggregates.
 pub fn kms_errors(error: &Error) -> Vec<(String, KmsErrorKind)> {
-    fn walk(error: &KeyringError, out: &mut Vec<(String, KmsErrorKind)>) {
-        match error {
-            KeyringError::Kms { key_id, kind, .. } => out.push((key_id.clone(), *kind)),
-            KeyringError::AllFailed(errors) => errors.iter().for_each(|e| walk(e, out)),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    if let Error::Keyring(error) = error {
-        walk(error, &mut out);
-    }
-    out
+    KmsError::find(error)
+        .into_iter()
+        .map(|e| (e.key_id.clone(), e.kind))
+        .collect()
 }

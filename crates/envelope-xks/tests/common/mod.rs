@@ -13,8 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use envelope_core::error::{Error, KeyringError, XksErrorKind};
+use envelope_core::error::Error;
 use envelope_xks::{Timeouts, TlsSettings, XksCredentials, XksKeyUri, XksKeyring};
+use envelope_xks::{XksErrorKind, XksKeyError};
 pub use xks_test_support::{free_addr, SoftHsm, TestCa, Usage, MODULE, USER_PIN};
 
 pub const REGION: &str = "us-east-1";
@@ -288,16 +289,8 @@ secret = {{ file = "secret-a" }}
 
 /// The XKS error kinds inside `error` (flattening multi-EDK aggregates).
 pub fn xks_kinds(error: &Error) -> Vec<XksErrorKind> {
-    fn walk(error: &KeyringError, out: &mut Vec<XksErrorKind>) {
-        match error {
-            KeyringError::Xks { kind, .. } => out.push(*kind),
-            KeyringError::AllFailed(errors) => errors.iter().for_each(|e| walk(e, out)),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    if let Error::Keyring(error) = error {
-        walk(error, &mut out);
-    }
-    out
+    XksKeyError::find(error)
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
 }

@@ -12,7 +12,7 @@ pub mod verify;
 
 pub use day_key::DayKey;
 pub use sign::{SignedRequestHeaders, Signer};
-pub use verify::{verify, VerifyError, VerifyInput};
+pub use verify::{verify, Credential, VerifyError, VerifyInput};
 
 use aws_lc_rs::{digest, hmac};
 

@@ -1,6 +1,6 @@
 //! Parsing the request path into a key store prefix and an operation.
 
-use super::error::{ErrorName, XksError};
+use crate::error::{ErrorName, XksError};
 
 /// The path segment that separates the key store prefix from the operation.
 pub const API_ROOT: &str = "/kms/xks/v1";

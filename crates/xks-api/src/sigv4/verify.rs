@@ -8,9 +8,9 @@
 use std::time::{Duration, SystemTime};
 
 use aws_lc_rs::digest;
-use hyper::HeaderMap;
+use http::HeaderMap;
 
-use crate::config::Credential;
+use crate::secret::Secret;
 
 use super::{time, CanonicalRequest, Scope};
 
@@ -131,6 +131,31 @@ fn parse_authorization(v: &str) -> Result<AuthHeader<'_>, VerifyError> {
     })
 }
 
+/// A SigV4 credential pair a key store accepts, with the signing key of
+/// the day derived from it (cached, since KMS signs with one scope a day).
+#[derive(Clone, Debug)]
+pub struct Credential {
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key (43-64 characters from `[A-Za-z0-9+/=]`). Not
+    /// public: `day_key` is derived from it, so the two change together, by
+    /// building a new `Credential`.
+    secret: Secret,
+    /// The signing key derived from `secret` for the current day.
+    day_key: super::DayKey,
+}
+
+impl Credential {
+    /// A credential pair, as loaded from the configuration.
+    pub fn new(access_key_id: String, secret: Secret) -> Self {
+        Credential {
+            access_key_id,
+            secret,
+            day_key: super::DayKey::new(),
+        }
+    }
+}
+
 /// Verifies a request against `credentials` (one or two pairs of the key
 /// store). Returns the access key id that signed it.
 pub fn verify(
@@ -142,7 +167,7 @@ pub fn verify(
 ) -> Result<String, VerifyError> {
     let auth = req
         .headers
-        .get(hyper::header::AUTHORIZATION)
+        .get(http::header::AUTHORIZATION)
         .ok_or(VerifyError::MissingAuthorization)?
         .to_str()
         .map_err(|_| VerifyError::MalformedAuthorization)?;
@@ -222,8 +247,7 @@ pub fn verify(
 mod tests {
     use super::super::{Signer, XKS_SERVICE};
     use super::*;
-    use crate::secret::Secret;
-    use hyper::header::HeaderValue;
+    use http::header::HeaderValue;
 
     const AKID: &str = "AKIAIOSFODNN7EXAMPLE";
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEYAAAA";
@@ -241,7 +265,7 @@ mod tests {
         h.insert("host", HeaderValue::from_static("h.example"));
         for (n, v) in extra {
             h.insert(
-                hyper::header::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                http::header::HeaderName::from_bytes(n.as_bytes()).unwrap(),
                 HeaderValue::from_str(v).unwrap(),
             );
         }

@@ -1,11 +1,9 @@
-//! The spec's error names, their HTTP statuses, and the mapping from the
-//! lower layers' errors.
+//! The spec's error names and their HTTP statuses, and the error response.
 
-use hyper::StatusCode;
+use http::StatusCode;
 
-use super::types::ErrorBody;
-use crate::hsm::HsmError;
 use crate::sigv4::VerifyError;
+use crate::types::ErrorBody;
 
 /// The XKS error names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,35 +134,6 @@ impl From<VerifyError> for XksError {
     }
 }
 
-impl From<HsmError> for XksError {
-    fn from(e: HsmError) -> Self {
-        use ErrorName::*;
-        let name = match &e {
-            HsmError::KeyNotFound(_) => KeyNotFoundException,
-            HsmError::KeyDisabled(_) => InvalidStateException,
-            HsmError::KeyUsage { .. } => InvalidKeyUsageException,
-            HsmError::InvalidCiphertext => InvalidCiphertextException,
-            HsmError::PoolTimeout(_) | HsmError::OperationTimeout(_) => DependencyTimeoutException,
-            HsmError::TokenNotFound(_)
-            | HsmError::Unavailable(_)
-            | HsmError::VerificationFailed
-            | HsmError::Unexpected(_)
-            | HsmError::Pkcs11(_)
-            | HsmError::Worker => InternalException,
-        };
-        // PKCS#11 texts are long and describe HSM internals; KMS callers get
-        // a fixed message and the detail goes to the log.
-        let message = match (&e, name) {
-            (HsmError::Unavailable(_) | HsmError::TokenNotFound(_), _) => {
-                "HSM unavailable".to_owned()
-            }
-            (_, InternalException) => "HSM operation failed".to_owned(),
-            _ => e.to_string(),
-        };
-        XksError::new(name, message)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,9 +152,5 @@ mod tests {
     fn statuses() {
         assert_eq!(ErrorName::KeyNotFoundException.status(), 404);
         assert_eq!(ErrorName::DependencyTimeoutException.status(), 503);
-        assert_eq!(
-            XksError::from(HsmError::InvalidCiphertext).name,
-            ErrorName::InvalidCiphertextException
-        );
     }
 }
