@@ -25,7 +25,6 @@ use std::io::{BufWriter, Write};
 use base64::Engine;
 use envelope_core::format::header::{ContentType, Header};
 use envelope_core::suite::MessageFormatVersion;
-use envelope_core::AlgorithmSuite;
 use serde_json::{json, Map, Value};
 
 use crate::plan::{Endpoint, Mode};
@@ -120,7 +119,7 @@ fn header_json(header: &Header) -> Value {
             MessageFormatVersion::V1 => 1,
             MessageFormatVersion::V2 => 2,
         },
-        "algorithm": suite_name(header.suite),
+        "algorithm": header.suite.name(),
         "algorithm_id": header.suite.to_string(),
         "message_id": b64.encode(header.message_id.as_bytes()),
         "encryption_context": context,
@@ -131,22 +130,4 @@ fn header_json(header: &Header) -> Value {
         },
         "frame_length": header.frame_length,
     })
-}
-
-/// The suite's name as the official SDKs spell it.
-fn suite_name(suite: AlgorithmSuite) -> &'static str {
-    match suite.id() {
-        0x0014 => "AES_128_GCM_IV12_TAG16_NO_KDF",
-        0x0046 => "AES_192_GCM_IV12_TAG16_NO_KDF",
-        0x0078 => "AES_256_GCM_IV12_TAG16_NO_KDF",
-        0x0114 => "AES_128_GCM_IV12_TAG16_HKDF_SHA256",
-        0x0146 => "AES_192_GCM_IV12_TAG16_HKDF_SHA256",
-        0x0178 => "AES_256_GCM_IV12_TAG16_HKDF_SHA256",
-        0x0214 => "AES_128_GCM_IV12_TAG16_HKDF_SHA256_ECDSA_P256",
-        0x0346 => "AES_192_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384",
-        0x0378 => "AES_256_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384",
-        0x0478 => "AES_256_GCM_HKDF_SHA512_COMMIT_KEY",
-        0x0578 => "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384",
-        _ => "UNKNOWN",
-    }
 }

@@ -174,6 +174,34 @@ impl AlgorithmSuite {
         )
     }
 
+    /// The suite's name as the specification and the official SDKs spell
+    /// it (`AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384`, ...). Python's
+    /// `Algorithm` names the three suites without a KDF without the
+    /// `_NO_KDF` ending.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Aes128GcmIv12Tag16NoKdf => "AES_128_GCM_IV12_TAG16_NO_KDF",
+            Self::Aes192GcmIv12Tag16NoKdf => "AES_192_GCM_IV12_TAG16_NO_KDF",
+            Self::Aes256GcmIv12Tag16NoKdf => "AES_256_GCM_IV12_TAG16_NO_KDF",
+            Self::Aes128GcmIv12Tag16HkdfSha256 => "AES_128_GCM_IV12_TAG16_HKDF_SHA256",
+            Self::Aes192GcmIv12Tag16HkdfSha256 => "AES_192_GCM_IV12_TAG16_HKDF_SHA256",
+            Self::Aes256GcmIv12Tag16HkdfSha256 => "AES_256_GCM_IV12_TAG16_HKDF_SHA256",
+            Self::Aes128GcmIv12Tag16HkdfSha256EcdsaP256 => {
+                "AES_128_GCM_IV12_TAG16_HKDF_SHA256_ECDSA_P256"
+            }
+            Self::Aes192GcmIv12Tag16HkdfSha384EcdsaP384 => {
+                "AES_192_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384"
+            }
+            Self::Aes256GcmIv12Tag16HkdfSha384EcdsaP384 => {
+                "AES_256_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384"
+            }
+            Self::Aes256GcmHkdfSha512CommitKey => "AES_256_GCM_HKDF_SHA512_COMMIT_KEY",
+            Self::Aes256GcmHkdfSha512CommitKeyEcdsaP384 => {
+                "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384"
+            }
+        }
+    }
+
     /// The message format version the suite is written in.
     pub const fn message_format(self) -> MessageFormatVersion {
         if self.is_committing() {

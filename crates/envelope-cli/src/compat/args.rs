@@ -85,41 +85,19 @@ pub(crate) struct CompatArgs {
     pub(crate) quiet: bool,
 }
 
-/// The official suite names `--algorithm` takes (Python's `Algorithm`
-/// members), and the spec's names for the three suites without a KDF.
+/// The suite `--algorithm` names: Python's `Algorithm` member names, and
+/// the specification's (which end the three suites without a KDF in
+/// `_NO_KDF`).
 pub(crate) fn suite_by_name(name: &str) -> Option<AlgorithmSuite> {
-    let id = match name {
-        "AES_128_GCM_IV12_TAG16" | "AES_128_GCM_IV12_TAG16_NO_KDF" => 0x0014,
-        "AES_192_GCM_IV12_TAG16" | "AES_192_GCM_IV12_TAG16_NO_KDF" => 0x0046,
-        "AES_256_GCM_IV12_TAG16" | "AES_256_GCM_IV12_TAG16_NO_KDF" => 0x0078,
-        "AES_128_GCM_IV12_TAG16_HKDF_SHA256" => 0x0114,
-        "AES_192_GCM_IV12_TAG16_HKDF_SHA256" => 0x0146,
-        "AES_256_GCM_IV12_TAG16_HKDF_SHA256" => 0x0178,
-        "AES_128_GCM_IV12_TAG16_HKDF_SHA256_ECDSA_P256" => 0x0214,
-        "AES_192_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384" => 0x0346,
-        "AES_256_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384" => 0x0378,
-        "AES_256_GCM_HKDF_SHA512_COMMIT_KEY" => 0x0478,
-        "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384" => 0x0578,
-        _ => return None,
-    };
-    AlgorithmSuite::from_id(id).ok()
+    AlgorithmSuite::ALL
+        .into_iter()
+        .find(|suite| suite.name() == name || suite_name(*suite) == name)
 }
 
-/// The name the official tool writes for `suite` in metadata.
+/// The name the official tool writes for `suite` in metadata: Python's.
 pub(crate) fn suite_name(suite: AlgorithmSuite) -> &'static str {
-    match suite.id() {
-        0x0014 => "AES_128_GCM_IV12_TAG16",
-        0x0046 => "AES_192_GCM_IV12_TAG16",
-        0x0078 => "AES_256_GCM_IV12_TAG16",
-        0x0114 => "AES_128_GCM_IV12_TAG16_HKDF_SHA256",
-        0x0146 => "AES_192_GCM_IV12_TAG16_HKDF_SHA256",
-        0x0178 => "AES_256_GCM_IV12_TAG16_HKDF_SHA256",
-        0x0214 => "AES_128_GCM_IV12_TAG16_HKDF_SHA256_ECDSA_P256",
-        0x0346 => "AES_192_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384",
-        0x0378 => "AES_256_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384",
-        0x0478 => "AES_256_GCM_HKDF_SHA512_COMMIT_KEY",
-        _ => "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384",
-    }
+    let name = suite.name();
+    name.strip_suffix("_NO_KDF").unwrap_or(name)
 }
 
 fn command() -> Command {

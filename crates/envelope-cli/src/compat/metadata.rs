@@ -125,25 +125,8 @@ pub(crate) fn stream_name(path: Option<&std::path::Path>, stdin: bool) -> String
     match path {
         None if stdin => "<stdin>".into(),
         None => "<stdout>".into(),
-        Some(path) => normalized_absolute(path).display().to_string(),
+        Some(path) => super::paths::lexical_absolute(path).display().to_string(),
     }
-}
-
-/// `os.path.abspath`: absolute, with `.` and `..` resolved lexically.
-fn normalized_absolute(path: &std::path::Path) -> std::path::PathBuf {
-    use std::path::Component;
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut out = std::path::PathBuf::new();
-    for component in absolute.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// The record for one processed input.
@@ -258,7 +241,7 @@ mod tests {
             "{\"c\": null}\n{\"d\": null}\n"
         );
         assert_eq!(
-            normalized_absolute(std::path::Path::new("/a/./b/../c")),
+            super::super::paths::lexical_absolute(std::path::Path::new("/a/./b/../c")),
             std::path::Path::new("/a/c")
         );
         Ok(())

@@ -17,11 +17,8 @@ pub(crate) struct CompatPlan {
     pub(crate) warnings: Vec<String>,
 }
 
-/// `os.path.realpath`: symlinks resolved as far as the path exists.
-pub(crate) fn realpath(path: &Path) -> PathBuf {
-    if let Ok(real) = std::fs::canonicalize(path) {
-        return real;
-    }
+/// `os.path.abspath`: absolute, with `.` and `..` resolved lexically.
+pub(crate) fn lexical_absolute(path: &Path) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut out = PathBuf::new();
     for component in absolute.components() {
@@ -33,6 +30,15 @@ pub(crate) fn realpath(path: &Path) -> PathBuf {
             other => out.push(other),
         }
     }
+    out
+}
+
+/// `os.path.realpath`: symlinks resolved as far as the path exists.
+pub(crate) fn realpath(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    let out = lexical_absolute(path);
     match (out.parent(), out.file_name()) {
         (Some(parent), Some(name)) => std::fs::canonicalize(parent)
             .map(|p| p.join(name))

@@ -1,0 +1,51 @@
+//! A branch key as the keyring uses it: the 32-byte key, its id and
+//! version. The key is zeroized when the last holder drops it (the cache
+//! evicting it included) and never printed.
+
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+use crate::version::BranchKeyVersion;
+
+/// One version of one branch key, decrypted.
+pub struct BranchKey {
+    branch_key_id: String,
+    version: BranchKeyVersion,
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl BranchKey {
+    /// A branch key from its parts.
+    pub fn new(branch_key_id: impl Into<String>, version: BranchKeyVersion, key: [u8; 32]) -> Self {
+        Self {
+            branch_key_id: branch_key_id.into(),
+            version,
+            key: Zeroizing::new(key),
+        }
+    }
+
+    /// The branch key id.
+    pub fn branch_key_id(&self) -> &str {
+        &self.branch_key_id
+    }
+
+    /// The version.
+    pub fn version(&self) -> BranchKeyVersion {
+        self.version
+    }
+
+    pub(crate) fn key(&self) -> &[u8; 32] {
+        &self.key
+    }
+}
+
+impl fmt::Debug for BranchKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BranchKey")
+            .field("branch_key_id", &self.branch_key_id)
+            .field("version", &self.version)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
