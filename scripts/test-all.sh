@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 ./scripts/install-test-deps.sh
 cargo fmt --all -- --check
+python3 scripts/module-cycles.py
 cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 cargo test --workspace
