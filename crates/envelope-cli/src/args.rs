@@ -37,6 +37,54 @@ pub(crate) enum Command {
     /// appear only once the whole message, signature included, verifies.
     #[command(after_help = EXIT_CODES)]
     Decrypt(DecryptArgs),
+    /// Manage a hierarchical keyring's branch key store (DynamoDB).
+    #[command(subcommand, name = "key-store")]
+    KeyStore(KeyStoreCommand),
+}
+
+/// `envelope key-store ...`: the official DynamoDB schema, one KMS key.
+#[derive(Subcommand)]
+pub(crate) enum KeyStoreCommand {
+    /// Create the key store's DynamoDB table unless it exists.
+    CreateTable {
+        /// The DynamoDB table.
+        #[arg(long)]
+        table: String,
+    },
+    /// Create a branch key; prints its id as the last line on stdout.
+    CreateKey {
+        #[command(flatten)]
+        store: KeyStoreArgs,
+        /// The branch key id (a random UUID by default); needs --encryption-context.
+        #[arg(long)]
+        branch_key_id: Option<String>,
+        /// A pair `key=value` bound to the branch key (stored as
+        /// `aws-crypto-ec:key`). Repeatable.
+        #[arg(long = "encryption-context", short = 'c', value_parser = parse_pair)]
+        encryption_context: Vec<(String, String)>,
+    },
+    /// Make a new ACTIVE version of a branch key (older versions still decrypt).
+    VersionKey {
+        #[command(flatten)]
+        store: KeyStoreArgs,
+        /// The branch key id.
+        #[arg(long)]
+        branch_key_id: String,
+    },
+}
+
+/// Where a hierarchical keyring's branch keys live.
+#[derive(Args, Clone)]
+pub(crate) struct KeyStoreArgs {
+    /// The DynamoDB table.
+    #[arg(long = "table")]
+    pub(crate) table: String,
+    /// The KMS key ARN that wraps the branch keys.
+    #[arg(long = "kms-key")]
+    pub(crate) kms_key: String,
+    /// The logical key store name bound into every branch key (default: the table name).
+    #[arg(long = "logical-name")]
+    pub(crate) logical_name: Option<String>,
 }
 
 #[derive(Args)]
@@ -54,10 +102,20 @@ pub(crate) struct Common {
     /// region from the standard AWS configuration), `aes:NAMESPACE:NAME:KEYFILE`
     /// (KEYFILE holds the raw 16, 24 or 32 key bytes) or
     /// `rsa:NAMESPACE:NAME:PADDING:PEMFILE` (PADDING: pkcs1, oaep-sha1,
-    /// oaep-sha256, oaep-sha384, oaep-sha512). Repeatable; on encrypt the
-    /// first one generates the data key.
+    /// oaep-sha256, oaep-sha384, oaep-sha512) or `hierarchy:BRANCH_KEY_ID`
+    /// (with --key-store-table and --key-store-kms-key). Repeatable; on
+    /// encrypt the first one generates the data key.
     #[arg(long = "wrapping-key", short = 'w')]
     pub(crate) wrapping_keys: Vec<String>,
+    /// For `hierarchy:` wrapping keys: the branch key store's DynamoDB table.
+    #[arg(long)]
+    pub(crate) key_store_table: Option<String>,
+    /// For `hierarchy:` wrapping keys: the KMS key ARN that wraps the branch keys.
+    #[arg(long)]
+    pub(crate) key_store_kms_key: Option<String>,
+    /// For `hierarchy:` wrapping keys: the logical key store name (default: the table name).
+    #[arg(long)]
+    pub(crate) key_store_logical_name: Option<String>,
     /// Limit on the number of encrypted data keys in a message.
     #[arg(long)]
     pub(crate) max_encrypted_data_keys: Option<usize>,

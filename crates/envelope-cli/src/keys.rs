@@ -6,12 +6,39 @@ use envelope_core::keyring::Keyring;
 use envelope_core::{MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding};
 use zeroize::Zeroizing;
 
+/// Where `hierarchy:` wrapping keys find their branch keys.
+pub(crate) struct KeyStoreSpec {
+    pub(crate) table: Option<String>,
+    pub(crate) kms_key: Option<String>,
+    pub(crate) logical_name: Option<String>,
+}
+
+impl KeyStoreSpec {
+    /// The DynamoDB key store, from the standard AWS configuration.
+    pub(crate) async fn open(&self) -> Result<envelope_hierarchy::DynamoDbKeyStore, String> {
+        let (Some(table), Some(kms_key)) = (&self.table, &self.kms_key) else {
+            return Err(
+                "hierarchy: wrapping keys need --key-store-table and --key-store-kms-key".into(),
+            );
+        };
+        envelope_hierarchy::DynamoDbKeyStore::from_env(
+            table.clone(),
+            kms_key.clone(),
+            self.logical_name.clone(),
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+}
+
 /// One keyring for all `--wrapping-key` values (the first one generates),
 /// plus an AWS KMS discovery keyring when asked for.
 pub(crate) async fn keyring(
     specs: &[String],
     discovery: Option<envelope_kms::DiscoverySpec>,
+    key_store: &KeyStoreSpec,
 ) -> Result<Arc<dyn Keyring>, String> {
+    let mut store: Option<Arc<envelope_hierarchy::DynamoDbKeyStore>> = None;
     let uses_kms = discovery.is_some() || specs.iter().any(|s| s.starts_with("kms:"));
     let supplier = if uses_kms {
         Some(envelope_kms::KmsClientSupplier::from_env().await)
@@ -20,6 +47,18 @@ pub(crate) async fn keyring(
     };
     let mut keyrings = Vec::with_capacity(specs.len() + 1);
     for spec in specs {
+        if let Some(branch_key_id) = spec.strip_prefix("hierarchy:") {
+            let store = match &store {
+                Some(store) => store.clone(),
+                None => store.insert(Arc::new(key_store.open().await?)).clone(),
+            };
+            let keyring = envelope_hierarchy::HierarchicalKeyring::builder(store)
+                .branch_key_id(branch_key_id)
+                .build()
+                .map_err(|e| e.to_string())?;
+            keyrings.push(Arc::new(keyring) as Arc<dyn Keyring>);
+            continue;
+        }
         match (spec.starts_with("kms:"), &supplier) {
             (true, Some(supplier)) => keyrings.push(
                 envelope_kms::keyring_from_specs_with(supplier, std::slice::from_ref(spec), None)
@@ -48,7 +87,7 @@ pub(crate) async fn keyring(
 
 fn parse(spec: &str) -> Result<Arc<dyn Keyring>, String> {
     let (kind, rest) = spec.split_once(':').ok_or_else(|| {
-        format!("wrapping key {spec:?} has no type prefix (kms:, xks:, aes: or rsa:)")
+        format!("wrapping key {spec:?} has no type prefix (kms:, xks:, hierarchy:, aes: or rsa:)")
     })?;
     match kind {
         "aes" => {
@@ -92,7 +131,7 @@ fn parse(spec: &str) -> Result<Arc<dyn Keyring>, String> {
             Ok(Arc::new(keyring))
         }
         other => Err(format!(
-            "unknown wrapping key type {other:?} in {spec:?} (expected kms, xks, aes or rsa)"
+            "unknown wrapping key type {other:?} in {spec:?} (expected kms, xks, hierarchy, aes or rsa)"
         )),
     }
 }

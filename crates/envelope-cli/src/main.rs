@@ -114,15 +114,76 @@ fn execute(
     Ok(())
 }
 
+fn key_store(common: &Common) -> keys::KeyStoreSpec {
+    keys::KeyStoreSpec {
+        table: common.key_store_table.clone(),
+        kms_key: common.key_store_kms_key.clone(),
+        logical_name: common.key_store_logical_name.clone(),
+    }
+}
+
+/// `envelope key-store ...`.
+fn key_store_command(
+    runtime: &tokio::runtime::Runtime,
+    command: args::KeyStoreCommand,
+) -> Result<(), CliError> {
+    use args::KeyStoreCommand;
+    let open = |store: &args::KeyStoreArgs| {
+        runtime.block_on(
+            keys::KeyStoreSpec {
+                table: Some(store.table.clone()),
+                kms_key: Some(store.kms_key.clone()),
+                logical_name: store.logical_name.clone(),
+            }
+            .open(),
+        )
+    };
+    match command {
+        KeyStoreCommand::CreateTable { table } => {
+            runtime
+                .block_on(envelope_hierarchy::DynamoDbKeyStore::create_table_from_env(
+                    &table,
+                ))
+                .map_err(|e| e.to_string())?;
+        }
+        KeyStoreCommand::CreateKey {
+            store,
+            branch_key_id,
+            encryption_context,
+        } => {
+            let store = open(&store)?;
+            let id = runtime
+                .block_on(store.create_key(branch_key_id, encryption_context.into_iter().collect()))
+                .map_err(|e| e.to_string())?;
+            println!("{id}");
+        }
+        KeyStoreCommand::VersionKey {
+            store,
+            branch_key_id,
+        } => {
+            let store = open(&store)?;
+            runtime
+                .block_on(store.version_key(&branch_key_id))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("starting the async runtime: {e}"))?;
     match cli.command {
+        Command::KeyStore(command) => key_store_command(&runtime, command),
         Command::Encrypt(args) => {
             let plan = prepare(&args.common, Mode::Encrypt)?;
-            let keyring = runtime.block_on(keys::keyring(&args.common.wrapping_keys, None))?;
+            let keyring = runtime.block_on(keys::keyring(
+                &args.common.wrapping_keys,
+                None,
+                &key_store(&args.common),
+            ))?;
             let client = client(
                 keyring,
                 &args.common,
@@ -149,7 +210,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 partition: args.discovery_partition.clone(),
                 account_ids: args.discovery_accounts.clone(),
             });
-            let keyring = runtime.block_on(keys::keyring(&args.common.wrapping_keys, discovery))?;
+            let keyring = runtime.block_on(keys::keyring(
+                &args.common.wrapping_keys,
+                discovery,
+                &key_store(&args.common),
+            ))?;
             let client = client(
                 keyring,
                 &args.common,
@@ -179,6 +244,18 @@ fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+const KEY_STORE_FLAGS: &str =
+    "hierarchy: wrapping keys need --key-store-table and --key-store-kms-key";
+
+/// A `hierarchy:` wrapping key without its key store.
+fn needs_key_store(common: &Common) -> bool {
+    common
+        .wrapping_keys
+        .iter()
+        .any(|k| k.starts_with("hierarchy:"))
+        && (common.key_store_table.is_none() || common.key_store_kms_key.is_none())
+}
+
 /// Checks what clap's derive cannot express, as usage errors (exit 2).
 fn check_usage(cli: &Cli) {
     use clap::CommandFactory;
@@ -189,6 +266,8 @@ fn check_usage(cli: &Cli) {
         Command::Decrypt(args) if args.common.wrapping_keys.is_empty() && !args.discovery => {
             Some("decrypt needs --wrapping-key or --discovery")
         }
+        Command::Encrypt(args) if needs_key_store(&args.common) => Some(KEY_STORE_FLAGS),
+        Command::Decrypt(args) if needs_key_store(&args.common) => Some(KEY_STORE_FLAGS),
         _ => None,
     };
     if let Some(message) = missing {

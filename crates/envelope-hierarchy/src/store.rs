@@ -154,44 +154,15 @@ impl DynamoDbKeyStore {
 
     /// Creates the table (on-demand billing) unless it exists.
     pub async fn create_table(&self) -> Result<(), HierarchyError> {
-        match self
-            .ddb
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {}
-            Err(e) => return Err(ddb_error(e)),
-        }
-        let attribute = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-        };
-        let key = |name: &str, kind| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-        };
-        let built = |e: aws_sdk_dynamodb::error::BuildError| {
-            HierarchyError::new(HierarchyErrorKind::Config, e.to_string())
-        };
-        self.ddb
-            .create_table()
-            .table_name(&self.table)
-            .attribute_definitions(attribute(PARTITION_KEY).map_err(built)?)
-            .attribute_definitions(attribute(SORT_KEY).map_err(built)?)
-            .key_schema(key(PARTITION_KEY, KeyType::Hash).map_err(built)?)
-            .key_schema(key(SORT_KEY, KeyType::Range).map_err(built)?)
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await
-            .map_err(ddb_error)?;
-        Ok(())
+        create_table(&self.ddb, &self.table).await
+    }
+
+    /// Creates `table` (on-demand billing) unless it exists, with a
+    /// DynamoDB client from the standard AWS configuration. No KMS key is
+    /// involved.
+    pub async fn create_table_from_env(table: &str) -> Result<(), HierarchyError> {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        create_table(&aws_sdk_dynamodb::Client::new(&config), table).await
     }
 
     /// Creates a branch key and returns its id: a random UUID unless
@@ -581,6 +552,42 @@ impl BranchKeyStore for StaticKeyStore {
     ) -> Result<BranchKey, HierarchyError> {
         self.get(branch_key_id, version)
     }
+}
+
+/// Creates the key store table unless it exists: partition key
+/// `branch-key-id`, sort key `type`, both strings, on-demand billing.
+async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), HierarchyError> {
+    match ddb.describe_table().table_name(table).send().await {
+        Ok(_) => return Ok(()),
+        Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {}
+        Err(e) => return Err(ddb_error(e)),
+    }
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
+    let built = |e: aws_sdk_dynamodb::error::BuildError| {
+        HierarchyError::new(HierarchyErrorKind::Config, e.to_string())
+    };
+    ddb.create_table()
+        .table_name(table)
+        .attribute_definitions(attribute(PARTITION_KEY).map_err(built)?)
+        .attribute_definitions(attribute(SORT_KEY).map_err(built)?)
+        .key_schema(key(PARTITION_KEY, KeyType::Hash).map_err(built)?)
+        .key_schema(key(SORT_KEY, KeyType::Range).map_err(built)?)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .map_err(ddb_error)?;
+    Ok(())
 }
 
 fn random_version() -> Result<BranchKeyVersion, HierarchyError> {
