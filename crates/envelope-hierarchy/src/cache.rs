@@ -35,7 +35,7 @@ use crate::version::BranchKeyVersion;
 pub(crate) struct CacheKey {
     pub(crate) partition: Arc<str>,
     pub(crate) store: Arc<str>,
-    pub(crate) branch_key_id: String,
+    pub(crate) branch_key_id: Arc<str>,
     pub(crate) version: Option<BranchKeyVersion>,
 }
 

@@ -33,7 +33,7 @@ where
 }
 
 enum BranchKeyId {
-    Fixed(String),
+    Fixed(Arc<str>),
     Supplied(Arc<dyn BranchKeyIdSupplier>),
 }
 
@@ -57,7 +57,7 @@ pub struct HierarchicalKeyringBuilder {
 impl HierarchicalKeyringBuilder {
     /// Always this branch key.
     pub fn branch_key_id(mut self, id: impl Into<String>) -> Self {
-        self.branch_key_id = Some(BranchKeyId::Fixed(id.into()));
+        self.branch_key_id = Some(BranchKeyId::Fixed(Arc::from(id.into())));
         self
     }
 
@@ -109,7 +109,7 @@ impl std::fmt::Debug for HierarchicalKeyring {
             .field(
                 "branch_key_id",
                 &match &self.branch_key_id {
-                    BranchKeyId::Fixed(id) => id.as_str(),
+                    BranchKeyId::Fixed(id) => &**id,
                     BranchKeyId::Supplied(_) => "<supplier>",
                 },
             )
@@ -134,25 +134,30 @@ impl HierarchicalKeyring {
         &self.cache
     }
 
-    fn resolve(&self, context: &EncryptionContext) -> Result<String, HierarchyError> {
+    /// The branch key id for `context`; a fixed id is shared, not copied.
+    fn resolve(&self, context: &EncryptionContext) -> Result<Arc<str>, HierarchyError> {
         match &self.branch_key_id {
             BranchKeyId::Fixed(id) => Ok(id.clone()),
-            BranchKeyId::Supplied(supplier) => supplier.branch_key_id(context),
+            BranchKeyId::Supplied(supplier) => supplier.branch_key_id(context).map(Arc::from),
         }
     }
 
-    fn cache_key(&self, branch_key_id: &str, version: Option<crate::BranchKeyVersion>) -> CacheKey {
+    fn cache_key(
+        &self,
+        branch_key_id: &Arc<str>,
+        version: Option<crate::BranchKeyVersion>,
+    ) -> CacheKey {
         CacheKey {
             partition: self.partition.clone(),
             store: self.store_name.clone(),
-            branch_key_id: branch_key_id.to_owned(),
+            branch_key_id: branch_key_id.clone(),
             version,
         }
     }
 
-    async fn active(&self, branch_key_id: &str) -> Result<Arc<BranchKey>, HierarchyError> {
+    async fn active(&self, branch_key_id: &Arc<str>) -> Result<Arc<BranchKey>, HierarchyError> {
         let store = self.store.clone();
-        let id = branch_key_id.to_owned();
+        let id = branch_key_id.clone();
         self.cache
             .get(self.cache_key(branch_key_id, None), move || {
                 let (store, id) = (store.clone(), id.clone());
@@ -163,11 +168,11 @@ impl HierarchicalKeyring {
 
     async fn version(
         &self,
-        branch_key_id: &str,
+        branch_key_id: &Arc<str>,
         version: crate::BranchKeyVersion,
     ) -> Result<Arc<BranchKey>, HierarchyError> {
         let store = self.store.clone();
-        let id = branch_key_id.to_owned();
+        let id = branch_key_id.clone();
         self.cache
             .get(self.cache_key(branch_key_id, Some(version)), move || {
                 let (store, id) = (store.clone(), id.clone());
@@ -206,7 +211,7 @@ impl Keyring for HierarchicalKeyring {
         )?;
         materials.encrypted_data_keys.push(EncryptedDataKey {
             provider_id: PROVIDER_ID.to_owned(),
-            provider_info: branch_key_id.into_bytes(),
+            provider_info: branch_key_id.as_bytes().to_vec(),
             ciphertext,
         });
         Ok(())
@@ -233,7 +238,7 @@ impl Keyring for HierarchicalKeyring {
 /// one the context selects.
 struct Unwrapper<'a> {
     keyring: &'a HierarchicalKeyring,
-    branch_key_id: String,
+    branch_key_id: Arc<str>,
 }
 
 #[async_trait]

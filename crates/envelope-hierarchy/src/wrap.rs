@@ -120,13 +120,16 @@ pub(crate) fn wrap(
 ) -> Result<Vec<u8>, HierarchyError> {
     let random_failed =
         |_| HierarchyError::new(HierarchyErrorKind::Crypto, "the random source failed");
-    let mut salt = [0u8; SALT_LEN];
-    let mut iv = [0u8; IV_LEN];
-    aws_lc_rs::rand::fill(&mut salt).map_err(random_failed)?;
-    aws_lc_rs::rand::fill(&mut iv).map_err(random_failed)?;
-    let key = gcm(&wrapping_key(branch_key, &salt))?;
+    // Salt and IV from one call to the random source.
+    let mut random = [0u8; SALT_LEN + IV_LEN];
+    aws_lc_rs::rand::fill(&mut random).map_err(random_failed)?;
+    let (salt, iv) = random.split_at(SALT_LEN);
+    let iv: [u8; IV_LEN] = iv
+        .try_into()
+        .map_err(|_| HierarchyError::new(HierarchyErrorKind::Crypto, "IV length"))?;
+    let key = gcm(&wrapping_key(branch_key, salt))?;
     let mut out = Vec::with_capacity(OVERHEAD + data_key.len());
-    out.extend_from_slice(&salt);
+    out.extend_from_slice(salt);
     out.extend_from_slice(&iv);
     out.extend_from_slice(version.as_bytes());
     let start = out.len();
