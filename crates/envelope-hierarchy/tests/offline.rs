@@ -395,3 +395,87 @@ async fn entries_are_refreshed_ahead_of_expiry_in_the_background() {
     assert_eq!(store.active.load(Ordering::SeqCst), 2);
     assert_eq!(cache.stats().refreshes, 1);
 }
+
+#[test]
+fn composes_with_the_multi_keyring_and_the_materials_managers() {
+    use envelope_core::{
+        CachingMaterialsManager, DefaultMaterialsManager, MultiKeyring, RawAesKeyring,
+        RequiredContextMaterialsManager,
+    };
+    let hierarchy: Arc<dyn Keyring> = Arc::new(keyring(static_store(), ID));
+    let aes: Arc<dyn Keyring> =
+        Arc::new(RawAesKeyring::new("ns", "backup", &[3; 32]).expect("aes"));
+    // Multi-keyring: the hierarchical keyring generates, raw AES adds an EDK;
+    // either alone decrypts.
+    let multi =
+        Arc::new(MultiKeyring::new(Some(hierarchy.clone()), vec![aes.clone()]).expect("multi"));
+    let message = Client::builder()
+        .keyring(multi)
+        .build()
+        .expect("client")
+        .encrypt_blocking(b"both", &context())
+        .expect("encrypt");
+    for alone in [hierarchy.clone(), aes] {
+        let client = Client::builder().keyring(alone).build().expect("client");
+        assert_eq!(
+            client
+                .decrypt_blocking(&message, &context())
+                .expect("decrypt")
+                .plaintext,
+            b"both"
+        );
+    }
+    // The data-key cache over it: one keyring call for many messages.
+    let cache =
+        CachingMaterialsManager::builder(Arc::new(DefaultMaterialsManager::new(hierarchy.clone())))
+            .max_age(Duration::from_secs(60))
+            .build()
+            .expect("cache");
+    let stats = cache.clone();
+    let client = Client::builder()
+        .materials_manager(Arc::new(cache))
+        .build()
+        .expect("client");
+    for _ in 0..10 {
+        let message = client
+            .encrypt_blocking(b"cached", &context())
+            .expect("encrypt");
+        assert_eq!(
+            client
+                .decrypt_blocking(&message, &context())
+                .expect("decrypt")
+                .plaintext,
+            b"cached"
+        );
+    }
+    assert_eq!(
+        stats.stats().keyring_calls,
+        2,
+        "one encrypt and one decrypt fetch"
+    );
+    // Required encryption context: the pair is authenticated, not stored,
+    // and decrypt must supply it.
+    let required = RequiredContextMaterialsManager::new(
+        Arc::new(DefaultMaterialsManager::new(hierarchy)),
+        vec!["tenant".to_owned()],
+    );
+    let client = Client::builder()
+        .materials_manager(Arc::new(required))
+        .build()
+        .expect("client");
+    let message = client
+        .encrypt_blocking(b"required", &context())
+        .expect("encrypt");
+    assert_eq!(
+        client
+            .decrypt_blocking(&message, &context())
+            .expect("decrypt")
+            .plaintext,
+        b"required"
+    );
+    let purpose_only: EncryptionContext = [("purpose", "offline vector")].into_iter().collect();
+    assert!(
+        client.decrypt_blocking(&message, &purpose_only).is_err(),
+        "the required pair is missing"
+    );
+}
