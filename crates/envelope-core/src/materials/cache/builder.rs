@@ -120,7 +120,7 @@ impl CachingMaterialsManagerBuilder {
 }
 
 impl CachingMaterialsManager {
-    /// A builder over `backing` (for example a [`super::DefaultMaterialsManager`]).
+    /// A builder over `backing` (for example a [`crate::materials::DefaultMaterialsManager`]).
     pub fn builder(backing: Arc<dyn MaterialsManager>) -> CachingMaterialsManagerBuilder {
         CachingMaterialsManagerBuilder {
             backing,
