@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use aws_lc_rs::hmac;
 use zeroize::Zeroizing;
 
 use crate::version::BranchKeyVersion;
@@ -13,15 +14,20 @@ pub struct BranchKey {
     branch_key_id: String,
     version: BranchKeyVersion,
     key: Zeroizing<[u8; 32]>,
+    /// The HMAC-SHA256 key schedule of `key`, computed once: every wrap
+    /// derives its wrapping key with it.
+    kdf: hmac::Key,
 }
 
 impl BranchKey {
     /// A branch key from its parts.
     pub fn new(branch_key_id: impl Into<String>, version: BranchKeyVersion, key: [u8; 32]) -> Self {
+        let kdf = hmac::Key::new(hmac::HMAC_SHA256, &key);
         Self {
             branch_key_id: branch_key_id.into(),
             version,
             key: Zeroizing::new(key),
+            kdf,
         }
     }
 
@@ -35,8 +41,14 @@ impl BranchKey {
         self.version
     }
 
+    /// The key bytes (for tests and stores that copy it).
+    #[allow(dead_code)]
     pub(crate) fn key(&self) -> &[u8; 32] {
         &self.key
+    }
+
+    pub(crate) fn kdf(&self) -> &hmac::Key {
+        &self.kdf
     }
 }
 

@@ -77,8 +77,11 @@ struct Counters {
     evictions: AtomicU64,
 }
 
+/// Keys are compared in full; the hasher only spreads them, fast.
+type Hasher = foldhash::fast::RandomState;
+
 struct Inner {
-    slots: Mutex<HashMap<CacheKey, Slot>>,
+    slots: Mutex<HashMap<CacheKey, Slot, Hasher>>,
     capacity: usize,
     ttl: Duration,
     refresh_after: Option<Duration>,
@@ -116,7 +119,7 @@ impl BranchKeyCache {
             .map(|f| ttl.mul_f64(f));
         Self {
             inner: Arc::new(Inner {
-                slots: Mutex::new(HashMap::new()),
+                slots: Mutex::new(HashMap::with_hasher(Hasher::default())),
                 capacity: capacity.max(1),
                 ttl,
                 refresh_after,
@@ -202,7 +205,7 @@ impl BranchKeyCache {
 }
 
 impl Inner {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Slot>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Slot, Hasher>> {
         self.slots.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -245,7 +248,7 @@ impl Inner {
     }
 
     /// Drops expired entries, then the oldest ones, down to the capacity.
-    fn evict(&self, slots: &mut HashMap<CacheKey, Slot>) {
+    fn evict(&self, slots: &mut HashMap<CacheKey, Slot, Hasher>) {
         if slots.len() <= self.capacity {
             return;
         }

@@ -199,15 +199,38 @@ impl Keyring for HierarchicalKeyring {
             .encryption_context
             .serialize()
             .map_err(|e| failed(e.to_string()))?;
+        // One call to the random source per message: the salt and IV, and
+        // the data key when this keyring generates it.
+        let mut random = zeroize::Zeroizing::new([0u8; wrap::RANDOM_LEN + 32]);
+        let key_len = materials.suite.key_len();
+        let generate = materials.data_key.is_none();
+        let drawn = if generate {
+            wrap::RANDOM_LEN + key_len
+        } else {
+            wrap::RANDOM_LEN
+        };
+        aws_lc_rs::rand::fill(&mut random[..drawn])
+            .map_err(|_| failed("the random source failed".into()))?;
+        if generate {
+            materials.data_key = Some(
+                DataKey::from_slice(&random[wrap::RANDOM_LEN..drawn])
+                    .map_err(|e| failed(e.to_string()))?,
+            );
+        }
         let data_key = materials
-            .data_key_or_generate()
-            .map_err(|e| failed(e.to_string()))?;
+            .data_key
+            .as_ref()
+            .ok_or_else(|| failed("no data key".into()))?;
+        let salt_iv: &[u8; wrap::RANDOM_LEN] = random[..wrap::RANDOM_LEN]
+            .try_into()
+            .map_err(|_| failed("random length".into()))?;
         let ciphertext = wrap::wrap(
-            branch_key.key(),
+            branch_key.kdf(),
             &branch_key_id,
             &branch_key.version(),
             &serialized,
             data_key.expose_secret(),
+            salt_iv,
         )?;
         materials.encrypted_data_keys.push(EncryptedDataKey {
             provider_id: PROVIDER_ID.to_owned(),
@@ -264,7 +287,7 @@ impl EdkUnwrapper for Unwrapper<'_> {
             .version(&self.branch_key_id, wrapped.version)
             .await?;
         let data_key = wrap::unwrap(
-            branch_key.key(),
+            branch_key.kdf(),
             &self.branch_key_id,
             &wrapped,
             request.serialized_context,

@@ -67,9 +67,8 @@ impl<'a> WrappedKey<'a> {
     }
 }
 
-fn wrapping_key(branch_key: &[u8; 32], salt: &[u8]) -> Zeroizing<[u8; 32]> {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, branch_key);
-    let mut context = hmac::Context::with_key(&key);
+fn wrapping_key(branch_key: &hmac::Key, salt: &[u8]) -> Zeroizing<[u8; 32]> {
+    let mut context = hmac::Context::with_key(branch_key);
     context.update(&1u32.to_be_bytes());
     context.update(PROVIDER_ID.as_bytes());
     context.update(&[0]);
@@ -110,19 +109,20 @@ fn gcm(key: &[u8; 32]) -> Result<LessSafeKey, HierarchyError> {
         })
 }
 
-/// Wraps `data_key` under a branch key; returns the EDK ciphertext.
+/// Bytes of randomness one wrap needs: the salt and the IV.
+pub(crate) const RANDOM_LEN: usize = SALT_LEN + IV_LEN;
+
+/// Wraps `data_key` under a branch key, with `random` as salt and IV
+/// (drawn by the caller, with the data key when it makes one, so that a
+/// message costs one call to the random source); returns the EDK ciphertext.
 pub(crate) fn wrap(
-    branch_key: &[u8; 32],
+    branch_key: &hmac::Key,
     branch_key_id: &str,
     version: &BranchKeyVersion,
     serialized_context: &[u8],
     data_key: &[u8],
+    random: &[u8; RANDOM_LEN],
 ) -> Result<Vec<u8>, HierarchyError> {
-    let random_failed =
-        |_| HierarchyError::new(HierarchyErrorKind::Crypto, "the random source failed");
-    // Salt and IV from one call to the random source.
-    let mut random = [0u8; SALT_LEN + IV_LEN];
-    aws_lc_rs::rand::fill(&mut random).map_err(random_failed)?;
     let (salt, iv) = random.split_at(SALT_LEN);
     let iv: [u8; IV_LEN] = iv
         .try_into()
@@ -151,7 +151,7 @@ pub(crate) fn wrap(
 
 /// Unwraps an EDK's data key with the branch key of its version.
 pub(crate) fn unwrap(
-    branch_key: &[u8; 32],
+    branch_key: &hmac::Key,
     branch_key_id: &str,
     edk: &WrappedKey<'_>,
     serialized_context: &[u8],
