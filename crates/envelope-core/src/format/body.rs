@@ -7,6 +7,9 @@ use crate::error::FormatError;
 /// Marks the final frame in place of a sequence number.
 pub(crate) const FINAL_FRAME_MARKER: u32 = 0xFFFF_FFFF;
 /// The most frames a message can have.
+/// The largest frame length the official SDKs write or read: 2^31 - 1.
+/// A header claiming more is refused before anything is allocated for it.
+pub const MAX_FRAME_LENGTH: u32 = i32::MAX as u32;
 pub(crate) const MAX_FRAMES: u64 = 0xFFFF_FFFF;
 
 /// Which AAD label a block of ciphertext uses.

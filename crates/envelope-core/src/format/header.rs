@@ -218,6 +218,13 @@ impl Header {
                     reason: "must be positive for framed content",
                 })
             }
+            ContentType::Framed if frame_length > super::body::MAX_FRAME_LENGTH => {
+                return Err(FormatError::TooLong {
+                    field: "frame length",
+                    actual: frame_length as usize,
+                    limit: super::body::MAX_FRAME_LENGTH as usize,
+                })
+            }
             _ => {}
         }
         let commitment = match version {

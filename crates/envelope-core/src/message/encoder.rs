@@ -12,8 +12,7 @@ use crate::format::header::{self, MessageId};
 use crate::materials::EncryptionMaterials;
 use crate::suite::MessageFormatVersion;
 
-/// The largest frame length the official SDKs accept.
-pub(crate) const MAX_FRAME_LENGTH: u32 = i32::MAX as u32;
+use crate::format::body::MAX_FRAME_LENGTH;
 
 /// Checks the configured frame length.
 pub(crate) fn check_frame_length(frame_length: u32) -> Result<(), PolicyError> {

@@ -15,6 +15,8 @@ use crate::message::decoder::{BodyDecoder, Step};
 use crate::message::encoder::BodyEncoder;
 
 const READ_CHUNK: usize = 256 * 1024;
+/// The most a buffer grows ahead of the bytes received, per read.
+const MAX_GROWTH: usize = 4 << 20;
 
 fn io(error: std::io::Error) -> Error {
     Error::Io(error.to_string())
@@ -37,12 +39,27 @@ async fn fill<R: AsyncRead + Unpin>(
     max: usize,
 ) -> Result<bool, Error> {
     while buf.len() < min {
-        buf.reserve(max.max(min) - buf.len());
+        // Room grows with what arrives, not with what the header claims.
+        buf.reserve((max.max(min) - buf.len()).min(MAX_GROWTH));
         if reader.read_buf(buf).await.map_err(io)? == 0 {
             return Ok(false);
         }
     }
     Ok(true)
+}
+
+/// Makes room for `additional` more bytes in a buffer of plaintext without
+/// leaving a copy behind: a larger buffer is allocated, the contents moved
+/// over, and the old one wiped (by `Zeroizing`) as it is dropped.
+fn reserve_wiping(out: &mut Zeroizing<Vec<u8>>, additional: usize) {
+    if out.capacity() - out.len() >= additional {
+        return;
+    }
+    let mut larger = Zeroizing::new(Vec::with_capacity(
+        (out.len() + additional).max(2 * out.capacity()),
+    ));
+    larger.extend_from_slice(out);
+    *out = larger;
 }
 
 /// Hands the batch to the writer and empties it.
@@ -173,11 +190,11 @@ where
     // Decoded bytes are skipped by `start` and dropped only before a read,
     // so buffered frames are not shifted one by one.
     let mut start = parsed.total_len;
-    // Sized for a batch plus the frame that completes it, so it never grows
-    // (which would leave copies of plaintext behind) for framed messages.
-    let mut out = Zeroizing::new(Vec::with_capacity(
-        OUT_BATCH + parsed.header.frame_length as usize,
-    ));
+    // Room for a batch to start with; before each step it is made to hold
+    // whatever that step may write (no more plaintext than the ciphertext
+    // buffered), so it never grows inside the decoder, and it grows only
+    // with bytes received, whatever frame length the header claims.
+    let mut out = Zeroizing::new(Vec::with_capacity(OUT_BATCH));
     let mut held = Zeroizing::new(Vec::new());
     let mut total = 0u64;
     loop {
@@ -193,6 +210,7 @@ where
             return Ok(total);
         }
         let before = out.len();
+        reserve_wiping(&mut out, buf.len() - start);
         match decoder.step(&buf[start..], &mut out)? {
             Step::NeedMore(truncated) => {
                 let needed = match &truncated {

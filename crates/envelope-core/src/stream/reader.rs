@@ -17,6 +17,8 @@ use crate::materials::DecryptionMaterials;
 use crate::message::decoder::{BodyDecoder, Step};
 
 const READ_CHUNK: usize = 256 * 1024;
+/// The most the input buffer grows ahead of the bytes received, per read.
+const MAX_GROWTH: usize = 4 << 20;
 
 /// Where message bytes come from: the caller's reader, or the buffered
 /// ciphertext of a message that has already verified once.
@@ -86,7 +88,9 @@ impl Input {
             self.end -= self.start;
             self.start = 0;
         }
-        let want = self.end + at_least.max(READ_CHUNK);
+        // Grows with what arrives, not with what the header claims: a frame
+        // length of 2 GiB followed by one byte costs one step, not 2 GiB.
+        let want = self.end + at_least.clamp(READ_CHUNK, MAX_GROWTH);
         if self.buf.len() < want {
             self.buf.resize(want, 0);
         }
