@@ -120,139 +120,235 @@ impl Header {
         input: &[u8],
         max_edks: Option<usize>,
     ) -> Result<ParsedHeader, FormatError> {
-        let mut r = Reader::new(input);
-        let version = r.u8("version")?;
-        let version = match version {
-            1 => MessageFormatVersion::V1,
-            2 => MessageFormatVersion::V2,
-            other => return Err(FormatError::UnsupportedVersion(other)),
-        };
-        if version == MessageFormatVersion::V1 && r.u8("message type")? != V1_TYPE {
-            return Err(FormatError::InvalidField {
-                field: "message type",
-                reason: "must be 0x80 (customer authenticated encrypted data)",
-            });
-        }
-        let suite = AlgorithmSuite::from_id(r.u16("algorithm suite id")?)?;
-        if suite.message_format() != version {
-            return Err(FormatError::SuiteVersionMismatch {
-                suite: suite.id(),
-                version: if version == MessageFormatVersion::V1 {
-                    1
-                } else {
-                    2
-                },
-            });
-        }
-        let message_id = match version {
-            MessageFormatVersion::V1 => MessageId::V1(r.array("message id")?),
-            MessageFormatVersion::V2 => MessageId::V2(r.array("message id")?),
-        };
-        let ec_len = r.u16("encryption context length")?;
-        let encryption_context =
-            EncryptionContext::parse(r.bytes(usize::from(ec_len), "encryption context")?)?;
+        HeaderParser::default().parse(input, max_edks)
+    }
+}
 
-        let edk_count = usize::from(r.u16("encrypted data key count")?);
-        if edk_count == 0 {
+/// The fields before the EDKs.
+struct Prefix {
+    version: MessageFormatVersion,
+    suite: AlgorithmSuite,
+    message_id: MessageId,
+    encryption_context: EncryptionContext,
+    edk_count: usize,
+}
+
+/// Parses a header that arrives in pieces, looking at each byte once: the
+/// fields up to the EDK count are kept once complete, then each EDK as it
+/// completes; only the partial field at the end of the input, and the
+/// short tail after the EDKs, are looked at again when more arrives. (A
+/// parser that started over on every read made a header of thousands of
+/// EDKs, dribbled a byte at a time, cost time quadratic in its length.)
+#[derive(Default)]
+pub(crate) struct HeaderParser {
+    prefix: Option<Prefix>,
+    edks: Vec<EncryptedDataKey>,
+    /// Where parsing resumes: after the prefix and the complete EDKs.
+    offset: usize,
+}
+
+impl HeaderParser {
+    /// Where the next call resumes (the bytes before it are parsed).
+    pub(crate) fn resume_offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Parses `input` (the whole header so far, from its first byte),
+    /// resuming after what earlier calls parsed. `Truncated` asks for more.
+    pub(crate) fn parse(
+        &mut self,
+        input: &[u8],
+        max_edks: Option<usize>,
+    ) -> Result<ParsedHeader, FormatError> {
+        if self.prefix.is_none() {
+            let mut r = Reader::new(input);
+            let prefix = parse_prefix(&mut r, max_edks)?;
+            self.offset = r.position();
+            self.prefix = Some(prefix);
+        }
+        let Some(prefix) = &self.prefix else {
             return Err(FormatError::InvalidField {
-                field: "encrypted data key count",
-                reason: "must be at least 1",
+                field: "message header",
+                reason: "parser state lost",
             });
-        }
-        if let Some(max) = max_edks {
-            if edk_count > max {
-                return Err(FormatError::TooManyEncryptedDataKeys {
-                    count: edk_count,
-                    max,
-                });
-            }
-        }
-        // Each EDK is at least 6 bytes, so a count the input cannot hold
-        // fails here instead of reserving memory for it.
-        if edk_count * 6 > r.remaining() {
+        };
+        let rest = input.get(self.offset..).unwrap_or_default();
+        // Each EDK is at least 6 bytes: a count the input cannot hold asks
+        // for the bytes before any EDK is parsed.
+        let missing = prefix.edk_count - self.edks.len();
+        if missing * 6 > rest.len() {
             return Err(FormatError::Truncated {
                 field: "encrypted data keys",
-                needed: edk_count * 6 - r.remaining(),
+                needed: missing * 6 - rest.len(),
             });
         }
-        let mut encrypted_data_keys = Vec::with_capacity(edk_count);
-        for _ in 0..edk_count {
-            encrypted_data_keys.push(EncryptedDataKey::parse(&mut r)?);
+        while self.edks.len() < prefix.edk_count {
+            let mut r = Reader::new(input.get(self.offset..).unwrap_or_default());
+            let edk = EncryptedDataKey::parse(&mut r)?;
+            self.offset += r.position();
+            self.edks.push(edk);
         }
-
-        let content_type = match r.u8("content type")? {
-            1 => ContentType::NonFramed,
-            2 => ContentType::Framed,
-            _ => {
-                return Err(FormatError::InvalidField {
-                    field: "content type",
-                    reason: "must be 1 (non-framed) or 2 (framed)",
-                })
-            }
+        let mut r = Reader::new(input.get(self.offset..).unwrap_or_default());
+        let tail = parse_tail(&mut r, prefix.version)?;
+        let body_len = self.offset + tail.body_len;
+        let total_len = self.offset + r.position();
+        let Some(prefix) = self.prefix.take() else {
+            return Err(FormatError::InvalidField {
+                field: "message header",
+                reason: "parser state lost",
+            });
         };
-        if version == MessageFormatVersion::V1 {
-            if r.u32("reserved field")? != 0 {
-                return Err(FormatError::InvalidField {
-                    field: "reserved field",
-                    reason: "must be zero",
-                });
-            }
-            if usize::from(r.u8("IV length")?) != IV_LEN {
-                return Err(FormatError::InvalidField {
-                    field: "IV length",
-                    reason: "must be 12",
-                });
-            }
-        }
-        let frame_length = r.u32("frame length")?;
-        match content_type {
-            ContentType::NonFramed if frame_length != 0 => {
-                return Err(FormatError::InvalidField {
-                    field: "frame length",
-                    reason: "must be 0 for non-framed content",
-                })
-            }
-            ContentType::Framed if frame_length == 0 => {
-                return Err(FormatError::InvalidField {
-                    field: "frame length",
-                    reason: "must be positive for framed content",
-                })
-            }
-            ContentType::Framed if frame_length > super::body::MAX_FRAME_LENGTH => {
-                return Err(FormatError::TooLong {
-                    field: "frame length",
-                    actual: frame_length as usize,
-                    limit: super::body::MAX_FRAME_LENGTH as usize,
-                })
-            }
-            _ => {}
-        }
-        let commitment = match version {
-            MessageFormatVersion::V2 => Some(r.array("commitment key")?),
-            MessageFormatVersion::V1 => None,
-        };
-        let body_len = r.position();
-        let header_iv = match version {
-            MessageFormatVersion::V1 => r.array("header IV")?,
-            MessageFormatVersion::V2 => [0u8; IV_LEN],
-        };
-        let tag = r.array("header tag")?;
         Ok(ParsedHeader {
             header: Header {
-                suite,
-                message_id,
-                encryption_context,
-                encrypted_data_keys,
-                content_type,
-                frame_length,
-                commitment,
-                header_iv,
-                tag,
+                suite: prefix.suite,
+                message_id: prefix.message_id,
+                encryption_context: prefix.encryption_context,
+                encrypted_data_keys: std::mem::take(&mut self.edks),
+                content_type: tail.content_type,
+                frame_length: tail.frame_length,
+                commitment: tail.commitment,
+                header_iv: tail.header_iv,
+                tag: tail.tag,
             },
             body_len,
-            total_len: r.position(),
+            total_len,
         })
     }
+}
+
+/// The fields after the EDKs.
+struct Tail {
+    content_type: ContentType,
+    frame_length: u32,
+    commitment: Option<[u8; COMMIT_KEY_LEN]>,
+    /// Where the authenticated part ends, from the start of the tail.
+    body_len: usize,
+    header_iv: [u8; IV_LEN],
+    tag: [u8; TAG_LEN],
+}
+
+fn parse_prefix(r: &mut Reader<'_>, max_edks: Option<usize>) -> Result<Prefix, FormatError> {
+    let version = r.u8("version")?;
+    let version = match version {
+        1 => MessageFormatVersion::V1,
+        2 => MessageFormatVersion::V2,
+        other => return Err(FormatError::UnsupportedVersion(other)),
+    };
+    if version == MessageFormatVersion::V1 && r.u8("message type")? != V1_TYPE {
+        return Err(FormatError::InvalidField {
+            field: "message type",
+            reason: "must be 0x80 (customer authenticated encrypted data)",
+        });
+    }
+    let suite = AlgorithmSuite::from_id(r.u16("algorithm suite id")?)?;
+    if suite.message_format() != version {
+        return Err(FormatError::SuiteVersionMismatch {
+            suite: suite.id(),
+            version: if version == MessageFormatVersion::V1 {
+                1
+            } else {
+                2
+            },
+        });
+    }
+    let message_id = match version {
+        MessageFormatVersion::V1 => MessageId::V1(r.array("message id")?),
+        MessageFormatVersion::V2 => MessageId::V2(r.array("message id")?),
+    };
+    let ec_len = r.u16("encryption context length")?;
+    let encryption_context =
+        EncryptionContext::parse(r.bytes(usize::from(ec_len), "encryption context")?)?;
+
+    let edk_count = usize::from(r.u16("encrypted data key count")?);
+    if edk_count == 0 {
+        return Err(FormatError::InvalidField {
+            field: "encrypted data key count",
+            reason: "must be at least 1",
+        });
+    }
+    if let Some(max) = max_edks {
+        if edk_count > max {
+            return Err(FormatError::TooManyEncryptedDataKeys {
+                count: edk_count,
+                max,
+            });
+        }
+    }
+    Ok(Prefix {
+        version,
+        suite,
+        message_id,
+        encryption_context,
+        edk_count,
+    })
+}
+
+fn parse_tail(r: &mut Reader<'_>, version: MessageFormatVersion) -> Result<Tail, FormatError> {
+    let content_type = match r.u8("content type")? {
+        1 => ContentType::NonFramed,
+        2 => ContentType::Framed,
+        _ => {
+            return Err(FormatError::InvalidField {
+                field: "content type",
+                reason: "must be 1 (non-framed) or 2 (framed)",
+            })
+        }
+    };
+    if version == MessageFormatVersion::V1 {
+        if r.u32("reserved field")? != 0 {
+            return Err(FormatError::InvalidField {
+                field: "reserved field",
+                reason: "must be zero",
+            });
+        }
+        if usize::from(r.u8("IV length")?) != IV_LEN {
+            return Err(FormatError::InvalidField {
+                field: "IV length",
+                reason: "must be 12",
+            });
+        }
+    }
+    let frame_length = r.u32("frame length")?;
+    match content_type {
+        ContentType::NonFramed if frame_length != 0 => {
+            return Err(FormatError::InvalidField {
+                field: "frame length",
+                reason: "must be 0 for non-framed content",
+            })
+        }
+        ContentType::Framed if frame_length == 0 => {
+            return Err(FormatError::InvalidField {
+                field: "frame length",
+                reason: "must be positive for framed content",
+            })
+        }
+        ContentType::Framed if frame_length > super::body::MAX_FRAME_LENGTH => {
+            return Err(FormatError::TooLong {
+                field: "frame length",
+                actual: frame_length as usize,
+                limit: super::body::MAX_FRAME_LENGTH as usize,
+            })
+        }
+        _ => {}
+    }
+    let commitment = match version {
+        MessageFormatVersion::V2 => Some(r.array("commitment key")?),
+        MessageFormatVersion::V1 => None,
+    };
+    let body_len = r.position();
+    let header_iv = match version {
+        MessageFormatVersion::V1 => r.array("header IV")?,
+        MessageFormatVersion::V2 => [0u8; IV_LEN],
+    };
+    let tag = r.array("header tag")?;
+    Ok(Tail {
+        content_type,
+        frame_length,
+        commitment,
+        body_len,
+        header_iv,
+        tag,
+    })
 }
 
 /// Writes a framed header body (everything the header tag authenticates).

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use super::{MAX_STREAMED_HEADER, MAX_STREAMED_NON_FRAMED_BODY};
 use crate::error::{Error, FormatError};
-use crate::format::header::{Header, ParsedHeader};
+use crate::format::header::ParsedHeader;
 use crate::materials::{DecryptionMaterials, EncryptionMaterials};
 use crate::message::decoder::{BodyDecoder, Step};
 use crate::message::encoder::BodyEncoder;
@@ -142,13 +142,15 @@ where
 }
 
 /// Reads a whole header; returns the bytes read so far and the header.
+/// Re-parses only once the buffer has doubled (or the input ended).
 pub(crate) async fn read_header<R: AsyncRead + Unpin>(
     reader: &mut R,
     max_edks: Option<usize>,
 ) -> Result<(Vec<u8>, ParsedHeader), Error> {
     let mut buf = Vec::new();
+    let mut parser = crate::format::header::HeaderParser::default();
     loop {
-        match Header::parse(&buf, max_edks) {
+        match super::parse_buffered_header(&mut parser, &buf, max_edks) {
             Ok(parsed) => return Ok((buf, parsed)),
             Err(FormatError::Truncated { field, needed }) => {
                 if buf.len() + needed > MAX_STREAMED_HEADER {
@@ -159,11 +161,10 @@ pub(crate) async fn read_header<R: AsyncRead + Unpin>(
                     }
                     .into());
                 }
-                let (min, max) = (
-                    buf.len() + needed,
-                    buf.len() + needed.max(READ_CHUNK.min(MAX_STREAMED_HEADER)),
-                );
-                if !fill(reader, &mut buf, min, max).await? {
+                let parsed_len = buf.len();
+                let target = super::header_parse_target(parsed_len, needed);
+                let max = target.max(parsed_len + READ_CHUNK.min(MAX_STREAMED_HEADER));
+                if !fill(reader, &mut buf, target, max).await? && buf.len() < parsed_len + needed {
                     return Err(FormatError::Truncated { field, needed }.into());
                 }
             }

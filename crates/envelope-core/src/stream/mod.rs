@@ -55,6 +55,46 @@ pub const MAX_STREAMED_NON_FRAMED_BODY: usize = 64 << 20;
 /// The largest header a stream reads before giving up.
 pub const MAX_STREAMED_HEADER: usize = 16 << 20;
 
+/// Bytes the streaming readers' header parser has looked at, in all. Lets a
+/// test count the parsing work of a header read in small pieces; not part
+/// of the API.
+static HEADER_BYTES_PARSED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[doc(hidden)]
+pub fn __header_bytes_parsed() -> u64 {
+    HEADER_BYTES_PARSED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Parses what a streaming reader has buffered with its resumable
+/// parser, counting the bytes this call looks at (from where the parser
+/// resumes to the end of what it read).
+pub(crate) fn parse_buffered_header(
+    parser: &mut crate::format::header::HeaderParser,
+    buffered: &[u8],
+    max_edks: Option<usize>,
+) -> Result<crate::format::header::ParsedHeader, crate::error::FormatError> {
+    let from = parser.resume_offset();
+    let result = parser.parse(buffered, max_edks);
+    let to = result
+        .as_ref()
+        .map_or(buffered.len(), |parsed| parsed.total_len);
+    HEADER_BYTES_PARSED.fetch_add(
+        to.saturating_sub(from) as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    result
+}
+
+/// How many bytes to have buffered before parsing a header again, after a
+/// parse of `buffered` bytes found it `needed` bytes short: at least double
+/// what is buffered (or the input's end, whichever comes first). The parser
+/// resumes after the EDKs it completed, but the fields before the EDKs
+/// (an encryption context of up to 64 KiB) are parsed from the start until
+/// they are complete: doubling keeps that part linear too.
+pub(crate) fn header_parse_target(buffered: usize, needed: usize) -> usize {
+    (buffered + needed).max(buffered.saturating_mul(2).min(MAX_STREAMED_HEADER))
+}
+
 pub(crate) fn io_error(error: crate::Error) -> std::io::Error {
     std::io::Error::other(error)
 }

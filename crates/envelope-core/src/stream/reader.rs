@@ -122,14 +122,16 @@ fn read_fully<R: Read>(source: &mut R, dst: &mut [u8]) -> (usize, io::Result<()>
     (filled, Ok(()))
 }
 
-/// Reads a whole header from `source`, growing the buffer as the parser asks.
+/// Reads a whole header from `source`, growing the buffer as the parser
+/// asks; re-parses only once the buffer has doubled (or the input ended).
 pub(crate) fn read_header<R: Read>(
     source: &mut R,
     max_edks: Option<usize>,
 ) -> Result<(Vec<u8>, ParsedHeader), Error> {
     let mut input = Input::new(Vec::new(), 0);
+    let mut parser = crate::format::header::HeaderParser::default();
     loop {
-        match Header::parse(input.pending(), max_edks) {
+        match super::parse_buffered_header(&mut parser, input.pending(), max_edks) {
             Ok(parsed) => {
                 input.buf.truncate(input.end);
                 return Ok((input.buf, parsed));
@@ -143,10 +145,17 @@ pub(crate) fn read_header<R: Read>(
                     }
                     .into());
                 }
-                if !input
-                    .fill(source, needed)
-                    .map_err(|e| Error::Io(e.to_string()))?
-                {
+                let parsed_len = input.pending().len();
+                let target = super::header_parse_target(input.end, needed);
+                while input.end < target {
+                    if !input
+                        .fill(source, target - input.end)
+                        .map_err(|e| Error::Io(e.to_string()))?
+                    {
+                        break;
+                    }
+                }
+                if input.pending().len() < parsed_len + needed {
                     return Err(FormatError::Truncated { field, needed }.into());
                 }
             }
