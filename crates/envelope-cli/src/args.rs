@@ -188,6 +188,11 @@ pub(crate) struct DecryptArgs {
     /// With --discovery-account: the partition (default `aws`).
     #[arg(long = "discovery-partition", requires = "discovery_accounts")]
     pub(crate) discovery_partition: Option<String>,
+    /// How many unwrap attempts may fail, over all keys, before a message is
+    /// refused (default 10): bounds the RSA operations or KMS calls a hostile
+    /// message with many matching encrypted data keys can cost.
+    #[arg(long)]
+    pub(crate) max_unwrap_attempts: Option<usize>,
     /// When plaintext is released. Default: per-frame for output files
     /// (the temporary file and rename already make them all-or-nothing),
     /// verified for stdout (so a reader of the pipe never sees plaintext of

@@ -41,6 +41,7 @@ fn client(
     policy: CommitmentPolicy,
     suite: Option<AlgorithmSuite>,
     frame_length: u32,
+    max_unwrap_attempts: Option<usize>,
 ) -> Result<Client, String> {
     let mut builder = Client::builder()
         .keyring(keyring)
@@ -51,6 +52,9 @@ fn client(
     }
     if let Some(max) = common.max_encrypted_data_keys {
         builder = builder.max_encrypted_data_keys(max);
+    }
+    if let Some(max) = max_unwrap_attempts {
+        builder = builder.max_unwrap_attempts(max);
     }
     builder.build().map_err(|e| e.to_string())
 }
@@ -190,6 +194,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 CommitmentPolicy::default(),
                 args.suite,
                 args.frame_length,
+                None,
             )?;
             let context: EncryptionContext = args.encryption_context.into_iter().collect();
             execute(&plan, &args.common, Mode::Encrypt, |job, progress| {
@@ -221,6 +226,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 args.commitment_policy,
                 None,
                 envelope_core::DEFAULT_FRAME_LENGTH,
+                args.max_unwrap_attempts,
             )?;
             let required: EncryptionContext = args.encryption_context.into_iter().collect();
             execute(&plan, &args.common, Mode::Decrypt, |job, progress| {

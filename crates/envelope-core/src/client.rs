@@ -80,6 +80,7 @@ pub struct Client {
     suite: Option<AlgorithmSuite>,
     frame_length: u32,
     max_encrypted_data_keys: Option<usize>,
+    max_unwrap_attempts: usize,
 }
 
 impl fmt::Debug for Client {
@@ -89,6 +90,7 @@ impl fmt::Debug for Client {
             .field("suite", &self.suite)
             .field("frame_length", &self.frame_length)
             .field("max_encrypted_data_keys", &self.max_encrypted_data_keys)
+            .field("max_unwrap_attempts", &self.max_unwrap_attempts)
             .finish()
     }
 }
@@ -100,6 +102,7 @@ pub struct ClientBuilder {
     suite: Option<AlgorithmSuite>,
     frame_length: u32,
     max_encrypted_data_keys: Option<usize>,
+    max_unwrap_attempts: usize,
 }
 
 impl ClientBuilder {
@@ -139,6 +142,17 @@ impl ClientBuilder {
         self
     }
 
+    /// Bounds the unwrap attempts that may fail while decrypting one message,
+    /// over all keyrings (default
+    /// [`DEFAULT_MAX_UNWRAP_ATTEMPTS`](crate::materials::DEFAULT_MAX_UNWRAP_ATTEMPTS)):
+    /// a hostile message whose EDKs all name your key then costs at most this
+    /// many RSA operations or KMS calls. Raise it if your messages carry many
+    /// EDKs that your keyrings try and fail on before one succeeds.
+    pub fn max_unwrap_attempts(mut self, max: usize) -> Self {
+        self.max_unwrap_attempts = max;
+        self
+    }
+
     /// Validates the configuration.
     pub fn build(self) -> Result<Client, Error> {
         let materials = self.materials.ok_or(crate::error::KeyringError::Config(
@@ -160,6 +174,7 @@ impl ClientBuilder {
             suite: self.suite,
             frame_length: self.frame_length,
             max_encrypted_data_keys: self.max_encrypted_data_keys,
+            max_unwrap_attempts: self.max_unwrap_attempts.max(1),
         })
     }
 }
@@ -174,6 +189,7 @@ impl Client {
             suite: None,
             frame_length: DEFAULT_FRAME_LENGTH,
             max_encrypted_data_keys: None,
+            max_unwrap_attempts: crate::materials::DEFAULT_MAX_UNWRAP_ATTEMPTS,
         }
     }
 
@@ -327,6 +343,7 @@ impl Client {
             encrypted_data_keys: &header.encrypted_data_keys,
             encryption_context: &header.encryption_context,
             reproduced_encryption_context: (!reproduced.is_empty()).then_some(reproduced),
+            max_unwrap_attempts: self.max_unwrap_attempts,
         }
     }
 
@@ -348,6 +365,7 @@ impl Client {
             encryption_context: &parsed.header.encryption_context,
             reproduced_encryption_context: (!reproduced_context.is_empty())
                 .then_some(reproduced_context),
+            max_unwrap_attempts: self.max_unwrap_attempts,
         };
         let materials = self.decryption_materials(&request).await?;
         let plaintext = decrypt::decrypt(message, &parsed, &materials)?;

@@ -157,6 +157,15 @@ pub enum KeyringError {
     /// The keyring's own configuration is invalid.
     #[error("invalid keyring configuration: {0}")]
     Config(String),
+    /// The decrypt's failed unwrap attempts reached their limit; the errors
+    /// met on the way are kept.
+    #[error("gave up after {limit} failed unwrap attempts (raise ClientBuilder::max_unwrap_attempts if your messages need more): {}", join(.errors))]
+    TooManyAttempts {
+        /// The limit in force.
+        limit: usize,
+        /// The distinct failures met.
+        errors: Vec<KeyringError>,
+    },
     /// Every keyring of a multi-keyring failed; one error per keyring.
     #[error("all {} keyrings failed: {}", .0.len(), join(.0))]
     AllFailed(Vec<KeyringError>),
@@ -241,7 +250,9 @@ impl KeyringError {
         let mut stack = vec![self];
         while let Some(error) = stack.pop() {
             match error {
-                KeyringError::AllFailed(errors) => stack.extend(errors.iter().rev()),
+                KeyringError::AllFailed(errors) | KeyringError::TooManyAttempts { errors, .. } => {
+                    stack.extend(errors.iter().rev())
+                }
                 other => out.push(other),
             }
         }
@@ -265,6 +276,9 @@ impl KeyringError {
         match self {
             KeyringError::Other(error) => error.is_retryable(),
             KeyringError::AllFailed(errors) => errors.iter().any(KeyringError::is_retryable),
+            KeyringError::TooManyAttempts { errors, .. } => {
+                errors.iter().any(KeyringError::is_retryable)
+            }
             _ => false,
         }
     }

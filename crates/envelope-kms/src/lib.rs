@@ -72,7 +72,7 @@ pub use discovery::{AwsKmsDiscoveryKeyring, DiscoveryFilter};
 pub use error::{KmsError, KmsErrorKind};
 pub use ops::PROVIDER_ID;
 pub use strict::{multi_key_keyring, AwsKmsKeyring};
-pub use supplier::{KmsClientSupplier, KmsClientSupplierBuilder, KmsSettings};
+pub use supplier::{KmsClientSupplier, KmsClientSupplierBuilder, KmsSettings, MAX_CACHED_CLIENTS};
 
 /// The CLI's `--discovery [--discovery-account ID ...] [--discovery-partition P]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -45,6 +45,9 @@ impl Default for KmsSettings {
     }
 }
 
+/// The most regional clients a supplier keeps (AWS has fewer regions).
+pub const MAX_CACHED_CLIENTS: usize = 64;
+
 /// Builds and caches one KMS client per region.
 ///
 /// Every client shares the loaded [`SdkConfig`] (credentials, endpoint
@@ -177,7 +180,12 @@ impl KmsClientSupplier {
             return client.clone();
         }
         let client = self.build_client(region);
-        clients.insert(region.to_owned(), client.clone());
+        // Regions come from EDKs, which an attacker writes: the cache keeps
+        // at most MAX_CACHED_CLIENTS; past that a client serves its call and
+        // is dropped.
+        if clients.len() < MAX_CACHED_CLIENTS {
+            clients.insert(region.to_owned(), client.clone());
+        }
         client
     }
 

@@ -71,6 +71,7 @@ pub struct RawRsaKeyring {
     padding: RsaPadding,
     public: Option<PublicKey>,
     private: Option<PrivateKey>,
+    private_operations: std::sync::atomic::AtomicU64,
 }
 
 impl RawRsaKeyring {
@@ -131,6 +132,7 @@ impl RawRsaKeyring {
             padding,
             public,
             private,
+            private_operations: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -165,7 +167,16 @@ impl RawRsaKeyring {
         Ok(out)
     }
 
+    /// Private-key operations (decryptions) performed so far: each one
+    /// costs milliseconds, which is why a decrypt bounds its attempts.
+    pub fn private_key_operations(&self) -> u64 {
+        self.private_operations
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn unwrap_key(&self, private: &PrivateKey, ciphertext: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        self.private_operations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut out = Zeroizing::new(vec![0u8; 1024]);
         let len = match private {
             PrivateKey::Oaep(key, alg) => {

@@ -49,7 +49,9 @@ pub trait EdkUnwrapper: Send + Sync {
 
 /// Sets the data key in `materials` from the first of `edks` that
 /// `unwrapper` matches and unwraps. Does nothing if a data key is already
-/// set. On failure: `NoMatchingKey` when no EDK matched, the one error when
+/// set. Each attempt counts against the decrypt's
+/// `max_unwrap_attempts` (shared by every keyring of the decrypt); once it
+/// is reached the decrypt fails with `TooManyAttempts`. On failure: `NoMatchingKey` when no EDK matched, the one error when
 /// every attempt failed the same way, else `AllFailed` with each distinct
 /// failure once (in order; repeats of the previous failure are dropped, so
 /// a message with thousands of identical EDKs yields one line, not
@@ -77,6 +79,13 @@ pub async fn decrypt_first_match<U: EdkUnwrapper + ?Sized>(
     };
     let mut errors: Vec<KeyringError> = Vec::new();
     for edk in edks.iter().filter(|edk| unwrapper.matches(edk)) {
+        if materials.unwrap_attempts >= materials.max_unwrap_attempts {
+            return Err(KeyringError::TooManyAttempts {
+                limit: materials.max_unwrap_attempts,
+                errors,
+            });
+        }
+        materials.unwrap_attempts += 1;
         match unwrapper.unwrap(edk, &request).await {
             Ok(key) => {
                 materials.data_key = Some(key);

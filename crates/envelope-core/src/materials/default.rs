@@ -131,6 +131,7 @@ impl MaterialsManager for DefaultMaterialsManager {
             }
         }
         let mut materials = DecryptionMaterials::new(suite, context);
+        materials.max_unwrap_attempts = request.max_unwrap_attempts;
         materials.required_encryption_context_keys = required_keys;
         materials.verifying_key = verifying_key;
         self.keyring

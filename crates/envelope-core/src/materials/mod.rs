@@ -126,8 +126,20 @@ pub struct DecryptionMaterials {
     pub required_encryption_context_keys: Vec<String>,
     /// The unwrapped data key.
     pub data_key: Option<DataKey>,
+    /// How many unwrap attempts may fail for this decrypt, over all
+    /// keyrings (see [`DecryptRequest::max_unwrap_attempts`]).
+    pub max_unwrap_attempts: usize,
+    /// Unwrap attempts made so far (by keyrings using
+    /// [`decrypt_first_match`](crate::keyring::decrypt_first_match)).
+    pub(crate) unwrap_attempts: usize,
     pub(crate) verifying_key: Option<VerifyingKey>,
 }
+
+/// The default bound on failed unwrap attempts per decrypt: a message
+/// whose EDKs all name the caller's key (an RSA private-key operation, a
+/// KMS call each) costs at most this many before it fails. The official
+/// SDKs have no such bound (only an optional maximum number of EDKs).
+pub const DEFAULT_MAX_UNWRAP_ATTEMPTS: usize = 10;
 
 impl DecryptionMaterials {
     /// Materials awaiting a data key.
@@ -137,6 +149,8 @@ impl DecryptionMaterials {
             encryption_context,
             required_encryption_context_keys: Vec::new(),
             data_key: None,
+            max_unwrap_attempts: DEFAULT_MAX_UNWRAP_ATTEMPTS,
+            unwrap_attempts: 0,
             verifying_key: None,
         }
     }
@@ -185,6 +199,9 @@ pub struct DecryptRequest<'a> {
     /// Pairs the caller supplies again: stored ones must match, the others
     /// must be authenticated by the header.
     pub reproduced_encryption_context: Option<&'a EncryptionContext>,
+    /// How many unwrap attempts may fail before the decrypt gives up
+    /// ([`DEFAULT_MAX_UNWRAP_ATTEMPTS`] unless the client raised it).
+    pub max_unwrap_attempts: usize,
 }
 
 /// Produces materials for each message.

@@ -170,6 +170,7 @@ fn public_key_presence_must_match_the_suite() {
             encrypted_data_keys: &edks,
             encryption_context: context,
             reproduced_encryption_context: None,
+            max_unwrap_attempts: crate::materials::DEFAULT_MAX_UNWRAP_ATTEMPTS,
         }))
     };
     let signed = AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384;

@@ -314,6 +314,7 @@ impl MaterialsManager for CachingMaterialsManager {
         let edks = request.encrypted_data_keys.to_vec();
         let context = request.encryption_context.clone();
         let reproduced = request.reproduced_encryption_context.cloned();
+        let max_unwrap_attempts = request.max_unwrap_attempts;
         let value = inner
             .fly(flight_id, move |inner, generation| {
                 async move {
@@ -324,6 +325,7 @@ impl MaterialsManager for CachingMaterialsManager {
                         encrypted_data_keys: &edks,
                         encryption_context: &context,
                         reproduced_encryption_context: reproduced.as_ref(),
+                        max_unwrap_attempts,
                     };
                     let result = inner
                         .backing
@@ -431,6 +433,7 @@ mod tests {
             encrypted_data_keys: edks,
             encryption_context: context,
             reproduced_encryption_context: reproduced,
+            max_unwrap_attempts: crate::materials::DEFAULT_MAX_UNWRAP_ATTEMPTS,
         };
         let key = inner.decrypt_key(&request);
         let id = key.to_owned_id(&inner.partition);
