@@ -14,10 +14,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +24,7 @@ use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use aws_lc_rs::hmac;
 use envelope::{AlgorithmSuite, Client};
 use envelope_hierarchy::{BranchKeyCache, BranchKeyVersion, HierarchicalKeyring, StaticKeyStore};
+use support::python::PythonPeer;
 use support::{context, Contender, Floor, Interleaved};
 
 const SIZE: usize = 1024;
@@ -93,23 +93,18 @@ impl HierarchyFloor {
     }
 }
 
-/// The Python hierarchical keyring and the moto server it reads from.
+/// The Python hierarchical keyring and the moto server it reads from
+/// (the peer first, so that it stops before its server).
 struct Python {
-    versions: String,
-    child: Child,
+    peer: PythonPeer,
     moto: Child,
-    input: ChildStdin,
-    output: BufReader<ChildStdout>,
 }
 
 impl Python {
     fn start() -> Option<Python> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let (python, moto_server) = (
-            root.join(".venv/bin/python"),
-            root.join(".venv/bin/moto_server"),
-        );
-        if !python.exists() || !moto_server.exists() {
+        let moto_server = root.join(".venv/bin/moto_server");
+        if !moto_server.exists() {
             eprintln!(
                 "note: .venv missing (run scripts/install-test-deps.sh); Python column skipped"
             );
@@ -120,7 +115,7 @@ impl Python {
             .local_addr()
             .ok()?
             .port();
-        let moto = Command::new(moto_server)
+        let mut moto = Command::new(moto_server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -132,40 +127,22 @@ impl Python {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let mut child = Command::new(python)
-            .arg(root.join("benches/python_hierarchy.py"))
-            .arg(format!("http://127.0.0.1:{port}"))
-            .arg(SIZE.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .ok()?;
-        let input = child.stdin.take()?;
-        let mut output = BufReader::new(child.stdout.take()?);
-        let mut ready = String::new();
-        output.read_line(&mut ready).ok()?;
-        let versions = ready.trim().strip_prefix("ready")?.trim().to_owned();
-        Some(Python {
-            versions,
-            child,
-            moto,
-            input,
-            output,
-        })
-    }
-
-    fn rate(&mut self, op: &str, slice: Duration) -> Option<f64> {
-        writeln!(self.input, "{op} {}", slice.as_secs_f64()).ok()?;
-        let mut line = String::new();
-        self.output.read_line(&mut line).ok()?;
-        line.trim().parse().ok()
+        match PythonPeer::start(
+            "benches/python_hierarchy.py",
+            &[format!("http://127.0.0.1:{port}"), SIZE.to_string()],
+        ) {
+            Some(peer) => Some(Python { peer, moto }),
+            None => {
+                let _ = moto.kill();
+                let _ = moto.wait();
+                None
+            }
+        }
     }
 }
 
 impl Drop for Python {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
         let _ = self.moto.kill();
         let _ = self.moto.wait();
     }
@@ -238,7 +215,7 @@ fn main() {
             }),
             Contender::new(2, ours),
         ];
-        let mut python_slice = |slice| python.as_mut()?.rate(op, slice);
+        let mut python_slice = |slice| python.as_mut()?.peer.rate(op, slice);
         let mut external: Vec<&mut dyn FnMut(Duration) -> Option<f64>> = vec![&mut python_slice];
         let m = Interleaved::measure(&mut contenders, &mut external, rounds, slice);
         let cell = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
@@ -257,6 +234,6 @@ fn main() {
         );
     }
     if let Some(p) = &python {
-        println!("\npython: {}", p.versions);
+        println!("\npython: {}", p.peer.versions);
     }
 }

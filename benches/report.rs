@@ -16,69 +16,19 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use envelope::AlgorithmSuite;
+use support::python::PythonPeer;
 use support::steal::{cpu_ticks, steal_percent_since};
 use support::{cached_client, context, Contender, Floor, Interleaved, SUITES};
 
-/// The Python ESDK, kept running so that a slice costs one line of IPC.
-struct Python {
-    /// The ESDK's and `cryptography`'s versions, as the script reports them.
-    versions: String,
-    child: Child,
-    input: ChildStdin,
-    output: BufReader<ChildStdout>,
-}
-
-impl Python {
-    fn start(suite: AlgorithmSuite, size: usize) -> Option<Python> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let python = root.join(".venv/bin/python");
-        if !python.exists() {
-            eprintln!(
-                "note: {} missing (run scripts/install-test-deps.sh); Python column skipped",
-                python.display()
-            );
-            return None;
-        }
-        let mut child = Command::new(python)
-            .arg(root.join("benches/python_esdk_cache.py"))
-            .arg(format!("{:04x}", suite.id()))
-            .arg(size.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .ok()?;
-        let input = child.stdin.take()?;
-        let mut output = BufReader::new(child.stdout.take()?);
-        let mut ready = String::new();
-        output.read_line(&mut ready).ok()?;
-        let versions = ready.trim().strip_prefix("ready")?.trim().to_owned();
-        Some(Python {
-            versions,
-            child,
-            input,
-            output,
-        })
-    }
-
-    fn rate(&mut self, op: &str, slice: Duration) -> Option<f64> {
-        writeln!(self.input, "{op} {}", slice.as_secs_f64()).ok()?;
-        let mut line = String::new();
-        self.output.read_line(&mut line).ok()?;
-        line.trim().parse().ok()
-    }
-}
-
-impl Drop for Python {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The Python ESDK's caching materials manager, for `suite` and `size`.
+fn python_peer(suite: AlgorithmSuite, size: usize) -> Option<PythonPeer> {
+    PythonPeer::start(
+        "benches/python_esdk_cache.py",
+        &[format!("{:04x}", suite.id()), size.to_string()],
+    )
 }
 
 fn main() {
@@ -115,7 +65,7 @@ fn main() {
             let ctx = context();
             let message = client.encrypt_blocking(&plaintext, &ctx).expect("encrypt");
             let mut python = if size == 1024 {
-                Python::start(suite, size)
+                python_peer(suite, size)
             } else {
                 None
             };

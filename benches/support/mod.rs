@@ -17,6 +17,7 @@ use envelope::{
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use ring::rand::{SecureRandom, SystemRandom};
 
+pub mod python;
 pub mod steal;
 
 pub const SUITES: [AlgorithmSuite; 2] = [
