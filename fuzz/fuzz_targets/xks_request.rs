@@ -78,10 +78,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    let creds = [Credential {
-        access_key_id: AKID.into(),
-        secret: Secret::new(SECRET.as_bytes().to_vec()),
-    }];
+    let creds = [Credential::new(AKID.into(), Secret::new(SECRET.as_bytes().to_vec()))];
     let result = check_request(
         method,
         uri.path(),
