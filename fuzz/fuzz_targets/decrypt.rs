@@ -18,11 +18,15 @@ fn client() -> &'static Client {
     CLIENT.get_or_init(|| {
         // The key of the official vectors, so seeds from them decrypt.
         let key: Vec<u8> = (0u8..32).map(|i| (i / 10) * 16 + i % 10).collect();
-        let vectors: Arc<dyn Keyring> =
-            Arc::new(RawAesKeyring::new("aws-raw-vectors-persistant", "aes-256", &key).expect("keyring"));
-        let other: Arc<dyn Keyring> = Arc::new(RawAesKeyring::new("fuzz", "key", &[7u8; 32]).expect("keyring"));
+        let vectors: Arc<dyn Keyring> = Arc::new(
+            RawAesKeyring::new("aws-raw-vectors-persistant", "aes-256", &key).expect("keyring"),
+        );
+        let other: Arc<dyn Keyring> =
+            Arc::new(RawAesKeyring::new("fuzz", "key", &[7u8; 32]).expect("keyring"));
         Client::builder()
-            .keyring(Arc::new(MultiKeyring::new(None, vec![vectors, other]).expect("multi")))
+            .keyring(Arc::new(
+                MultiKeyring::new(None, vec![vectors, other]).expect("multi"),
+            ))
             .commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt)
             .max_encrypted_data_keys(16)
             .build()

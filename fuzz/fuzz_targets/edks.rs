@@ -12,7 +12,9 @@ use std::sync::{Arc, OnceLock};
 
 use envelope_core::keyring::Keyring;
 use envelope_core::materials::DecryptionMaterials;
-use envelope_core::{AlgorithmSuite, EncryptedDataKey, EncryptionContext, RawAesKeyring, RawRsaKeyring, RsaPadding};
+use envelope_core::{
+    AlgorithmSuite, EncryptedDataKey, EncryptionContext, RawAesKeyring, RawRsaKeyring, RsaPadding,
+};
 use envelope_hierarchy::{BranchKeyCache, BranchKeyVersion, HierarchicalKeyring, StaticKeyStore};
 use libfuzzer_sys::fuzz_target;
 
@@ -27,11 +29,16 @@ fn keyrings() -> &'static Keyrings {
     static KEYRINGS: OnceLock<Keyrings> = OnceLock::new();
     KEYRINGS.get_or_init(|| {
         let keys: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/esdk/v4-Net-4.0.1/keys.json"))
-                .expect("the ESDK vectors' keys.json"),
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shared/vectors/esdk/v4-Net-4.0.1/keys.json"
+            ))
+            .expect("the ESDK vectors' keys.json"),
         )
         .expect("json");
-        let private = keys["keys"]["rsa-4096-private"]["material"].as_str().expect("pem");
+        let private = keys["keys"]["rsa-4096-private"]["material"]
+            .as_str()
+            .expect("pem");
         let store = Arc::new(StaticKeyStore::new(
             "fuzz-branch-key",
             BranchKeyVersion::parse("e9ce18a3-edb5-4272-9f86-1cacb7997ff6").expect("uuid"),
@@ -39,13 +46,16 @@ fn keyrings() -> &'static Keyrings {
         ));
         Keyrings {
             aes: RawAesKeyring::new("ns", "aes", &[3; 32]).expect("aes"),
-            rsa: RawRsaKeyring::from_pem("ns", "rsa", RsaPadding::OaepSha256, None, Some(private)).expect("rsa"),
+            rsa: RawRsaKeyring::from_pem("ns", "rsa", RsaPadding::OaepSha256, None, Some(private))
+                .expect("rsa"),
             hierarchy: HierarchicalKeyring::builder(store)
                 .branch_key_id("fuzz-branch-key")
                 .cache(BranchKeyCache::new(4, std::time::Duration::from_secs(3600)))
                 .build()
                 .expect("hierarchy"),
-            runtime: tokio::runtime::Builder::new_current_thread().build().expect("runtime"),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("runtime"),
         }
     })
 }

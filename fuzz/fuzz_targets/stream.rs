@@ -55,7 +55,11 @@ impl Read for Jagged<'_> {
 }
 
 impl tokio::io::AsyncRead for Jagged<'_> {
-    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         let n = self.next_size().min(buf.remaining()).min(self.data.len());
         buf.put_slice(&self.data[..n]);
         self.data = &self.data[n..];
@@ -65,7 +69,11 @@ impl tokio::io::AsyncRead for Jagged<'_> {
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| tokio::runtime::Builder::new_current_thread().build().expect("runtime"))
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+    })
 }
 
 fuzz_target!(|input: &[u8]| {
@@ -75,14 +83,23 @@ fuzz_target!(|input: &[u8]| {
     let (seed, message) = input.split_at(4);
     let seed = u32::from_le_bytes(seed.try_into().expect("4 bytes")) | 1;
     let context = EncryptionContext::new();
-    let expected = client().decrypt_blocking(message, &context).ok().map(|d| d.plaintext);
+    let expected = client()
+        .decrypt_blocking(message, &context)
+        .ok()
+        .map(|d| d.plaintext);
 
     for policy in [
         ReleasePolicy::PerFrame,
-        ReleasePolicy::VerifiedOnly { max_in_memory: 1 << 20, spill_dir: None },
+        ReleasePolicy::VerifiedOnly {
+            max_in_memory: 1 << 20,
+            spill_dir: None,
+        },
     ] {
         let verified = matches!(policy, ReleasePolicy::VerifiedOnly { .. });
-        let source = Jagged { data: message, state: seed };
+        let source = Jagged {
+            data: message,
+            state: seed,
+        };
         let mut out = Vec::new();
         let result = client()
             .decrypting_reader_blocking(source, &context, policy)
@@ -97,7 +114,14 @@ fuzz_target!(|input: &[u8]| {
     }
 
     let mut out = Vec::new();
-    let result = runtime().block_on(client().decrypt_stream(&mut Jagged { data: message, state: seed }, &mut out, &context));
+    let result = runtime().block_on(client().decrypt_stream(
+        &mut Jagged {
+            data: message,
+            state: seed,
+        },
+        &mut out,
+        &context,
+    ));
     match (&expected, result) {
         (Some(plaintext), Ok(_)) => assert_eq!(&out, plaintext, "tokio stream differs"),
         (None, Ok(_)) => panic!("tokio stream accepted a message the in-memory decrypt refuses"),

@@ -11,9 +11,18 @@ use xks_proxy::api::handlers::parse;
 use xks_proxy::api::{ErrorName, Operation};
 
 fuzz_target!(|input: &[u8]| {
-    for op in [Operation::Health, Operation::Metadata, Operation::Encrypt, Operation::Decrypt] {
+    for op in [
+        Operation::Health,
+        Operation::Metadata,
+        Operation::Encrypt,
+        Operation::Decrypt,
+    ] {
         if let Err(error) = parse(op, input) {
-            assert_eq!(error.name, ErrorName::ValidationException, "{op:?}: {error:?}");
+            assert_eq!(
+                error.name,
+                ErrorName::ValidationException,
+                "{op:?}: {error:?}"
+            );
         }
     }
 });

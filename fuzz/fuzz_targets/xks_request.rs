@@ -69,16 +69,27 @@ fuzz_target!(|data: &[u8]| {
     let now = UNIX_EPOCH + Duration::from_secs(1_764_000_000);
     let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
     if sign {
-        let signer = Signer::new(AKID, Secret::new(SECRET.as_bytes().to_vec()), REGION, XKS_SERVICE);
+        let signer = Signer::new(
+            AKID,
+            Secret::new(SECRET.as_bytes().to_vec()),
+            REGION,
+            XKS_SERVICE,
+        );
         let s = signer.sign(method, path_and_query, "localhost", &[], body, now);
         headers.insert("host", HeaderValue::from_static("localhost"));
-        for (name, value) in [("x-amz-date", s.x_amz_date), ("authorization", s.authorization)] {
+        for (name, value) in [
+            ("x-amz-date", s.x_amz_date),
+            ("authorization", s.authorization),
+        ] {
             if let Ok(v) = HeaderValue::from_str(&value) {
                 headers.insert(name, v);
             }
         }
     }
-    let creds = [Credential::new(AKID.into(), Secret::new(SECRET.as_bytes().to_vec()))];
+    let creds = [Credential::new(
+        AKID.into(),
+        Secret::new(SECRET.as_bytes().to_vec()),
+    )];
     let result = check_request(
         method,
         uri.path(),
