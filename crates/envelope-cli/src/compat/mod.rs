@@ -81,12 +81,7 @@ fn run(args: &CompatArgs) -> Result<(), String> {
         .build()
         .map_err(|e| format!("starting the async runtime: {e}"))?;
     let keyring = runtime.block_on(keyring(&args.providers))?;
-    // Inside the runtime, so the cache's refresh-ahead runs on it: the KMS
-    // keyring needs its reactor.
-    let client = {
-        let _runtime = runtime.enter();
-        client(keyring, args)?
-    };
+    let client = client(keyring, args)?;
     let mut metadata = match &args.metadata {
         MetadataTarget::Suppressed => None,
         MetadataTarget::Output { path, overwrite } => Some(MetadataWriter::new(path, *overwrite)),

@@ -66,8 +66,9 @@ impl CachingMaterialsManagerBuilder {
     }
 
     /// Validates the limits and builds the manager. Background refreshes
-    /// run on the tokio runtime current at this call, if any, and on a
-    /// short-lived thread otherwise.
+    /// run on the tokio runtime current at this call, if any; else on the
+    /// one current when the refresh starts; else on a short-lived thread
+    /// (fine for local keyrings, which never suspend).
     pub fn build(self) -> Result<CachingMaterialsManager, Error> {
         let config = |reason: &str| {
             Error::Keyring(KeyringError::Config(format!(

@@ -35,7 +35,14 @@ impl Inner {
                 tracing::warn!(%error, "background refresh of cached materials failed");
             }
         };
-        match &self.runtime {
+        // The runtime current when the manager was built, else the one the
+        // caller runs in now: a keyring on the network (KMS, DynamoDB) needs
+        // a tokio reactor, which the plain thread below does not have.
+        let runtime = self
+            .runtime
+            .clone()
+            .or_else(|| tokio::runtime::Handle::try_current().ok());
+        match runtime {
             Some(handle) => {
                 handle.spawn(task);
             }
